@@ -1,0 +1,3 @@
+from harbor_fleet.cli.main import main
+
+raise SystemExit(main())

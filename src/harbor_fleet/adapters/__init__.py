@@ -1,0 +1,1 @@
+"""Adapters: the outside world (PostgreSQL) behind small interfaces."""

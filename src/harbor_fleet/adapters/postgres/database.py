@@ -1,0 +1,31 @@
+"""Where the database is (embedded or external) and how connections to it are made."""
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
+
+from harbor_fleet.adapters.postgres import embedded
+from harbor_fleet.settings import Settings
+
+
+def resolve_url(settings: Settings) -> str:
+    """The configured external URL, or the embedded server's (started if need be)."""
+    if settings.database_url:
+        return settings.database_url
+    return embedded.start(settings.data_dir)
+
+
+async def connect(url: str) -> AsyncConnection[TupleRow]:
+    return await AsyncConnection.connect(url, autocommit=True)
+
+
+def make_pool(url: str, size: int) -> AsyncConnectionPool[AsyncConnection[TupleRow]]:
+    return AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        kwargs={"autocommit": True},
+        open=False,
+        name="harbor",
+        timeout=5.0,
+    )

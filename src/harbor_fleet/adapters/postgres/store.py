@@ -1,0 +1,159 @@
+"""Reads and simple writes of fleets, credentials, positions and history.
+
+Driver errors that mean "the database is unavailable" are translated here into StoreUnavailable,
+so the layers above never import psycopg.
+"""
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from harbor_fleet.adapters.postgres.sql import QUERIES
+from harbor_fleet.domain.fixes import Fix
+from harbor_fleet.domain.fleet import FleetSettings
+from harbor_fleet.domain.times import from_micros, to_micros
+
+Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached right now."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    secret: bytes
+    fleets: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    token_id: str
+    fleets: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSnapshot:
+    seq: int
+    positions: list[Fix]
+
+
+class PostgresStore:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[TupleRow]]:
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as error:
+            raise StoreUnavailable(str(error)) from error
+
+    async def _fetch(self, name: str, params: Mapping[str, object]) -> list[TupleRow]:
+        async with self._connection() as conn:
+            cursor = await conn.execute(QUERIES[name], params)
+            return await cursor.fetchall()
+
+    # Fleets
+
+    async def create_fleet(self, fleet: FleetSettings) -> bool:
+        """False when a fleet with that id exists already."""
+        params = {
+            "fleet_id": fleet.fleet_id,
+            "name": fleet.name,
+            "offline_after_s": fleet.offline_after_s,
+            "retention_days": fleet.retention_days,
+            "max_vehicles": fleet.max_vehicles,
+        }
+        return bool(await self._fetch("insert_fleet", params))
+
+    async def get_fleet(self, fleet_id: str) -> FleetSettings | None:
+        rows = await self._fetch("get_fleet", {"fleet_id": fleet_id})
+        if not rows:
+            return None
+        fid, name, offline_after_s, retention_days, max_vehicles = rows[0]
+        return FleetSettings(str(fid), name, offline_after_s, retention_days, max_vehicles)
+
+    async def missing_fleets(self, fleet_ids: Sequence[str]) -> list[str]:
+        rows = await self._fetch("existing_fleets", {"fleet_ids": list(fleet_ids)})
+        existing = {row[0] for row in rows}
+        return [fleet_id for fleet_id in fleet_ids if fleet_id not in existing]
+
+    # Credentials
+
+    async def create_key(self, key_id: str, secret: str, fleet_ids: Sequence[str]) -> None:
+        await self._insert_with_fleets(
+            "insert_key", "insert_key_fleets", {"key_id": key_id, "secret": secret}, fleet_ids
+        )
+
+    async def get_key(self, key_id: str) -> KeyRecord | None:
+        rows = await self._fetch("get_key", {"key_id": key_id})
+        if not rows:
+            return None
+        secret, fleets = rows[0]
+        return KeyRecord(str(secret).encode(), frozenset(fleets))
+
+    async def create_token(self, token_id: str, token_sha256: bytes, fleet_ids: Sequence[str]) -> None:
+        params = {"token_id": token_id, "token_sha256": token_sha256}
+        await self._insert_with_fleets("insert_token", "insert_token_fleets", params, fleet_ids)
+
+    async def get_token(self, token_sha256: bytes) -> TokenRecord | None:
+        rows = await self._fetch("get_token", {"token_sha256": token_sha256})
+        if not rows:
+            return None
+        token_id, fleets = rows[0]
+        return TokenRecord(str(token_id), frozenset(fleets))
+
+    async def _insert_with_fleets(
+        self, insert: str, link: str, params: Mapping[str, object], fleet_ids: Sequence[str]
+    ) -> None:
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(QUERIES[insert], params)
+            await conn.execute(QUERIES[link], {**params, "fleet_ids": list(fleet_ids)})
+
+    # Positions and history
+
+    async def load_fleet(self, fleet_id: str) -> FleetSnapshot:
+        """Latest positions and the current seq, read in one snapshot."""
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor = await conn.execute(QUERIES["fleet_seq"], {"fleet_id": fleet_id})
+            row = await cursor.fetchone()
+            cursor = await conn.execute(QUERIES["latest_positions"], {"fleet_id": fleet_id})
+            positions = [_fix(row) for row in await cursor.fetchall()]
+        return FleetSnapshot(int(row[0]) if row else 0, positions)
+
+    async def vehicle_exists(self, fleet_id: str, vehicle_id: str) -> bool:
+        return bool(await self._fetch("vehicle_exists", {"fleet_id": fleet_id, "vehicle_id": vehicle_id}))
+
+    async def track(self, fleet_id: str, vehicle_id: str, start: int, end: int | None, limit: int) -> list[Fix]:
+        params = {
+            "fleet_id": fleet_id,
+            "vehicle_id": vehicle_id,
+            "from": from_micros(start),
+            "to": None if end is None else from_micros(end),
+            "limit": limit,
+        }
+        rows = await self._fetch("track", params)
+        return [_fix((vehicle_id, *row)) for row in rows]
+
+    # Operations
+
+    async def schema_version(self) -> int:
+        from harbor_fleet.adapters.postgres.migrations import current_version
+
+        async with self._connection() as conn:
+            return await current_version(conn)
+
+
+def _fix(row: Sequence[object]) -> Fix:
+    vehicle_id, recorded_at, lat, lng, speed, heading, accuracy = row
+    assert isinstance(recorded_at, datetime)
+    return Fix(str(vehicle_id), to_micros(recorded_at), lat, lng, speed, heading, accuracy)  # type: ignore[arg-type]

@@ -1,0 +1,101 @@
+"""The composition root: builds the application tree from settings, starts it in order and stops it
+in reverse (database → schema → pool → trackers → writer → service; the web server sits on top)."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from harbor_fleet.adapters.postgres import database, migrations
+from harbor_fleet.adapters.postgres.store import Pool, PostgresStore
+from harbor_fleet.adapters.postgres.writer import GroupCommitWriter
+from harbor_fleet.domain.fixes import Fix
+from harbor_fleet.runtime.supervisor import ChildTarget, RestartPolicy, Started, Supervisor
+from harbor_fleet.runtime.tracker import Loader
+from harbor_fleet.runtime.trackers import Trackers
+from harbor_fleet.service.admin import Admin
+from harbor_fleet.service.credentials import Credentials
+from harbor_fleet.service.fleet_service import FleetService
+from harbor_fleet.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def prepare_database(settings: Settings, migrate: bool) -> str:
+    """The database URL (starting the embedded server if need be), with the schema migrated if asked."""
+    url = await asyncio.to_thread(database.resolve_url, settings)
+    if migrate:
+        conn = await database.connect(url)
+        try:
+            applied = await migrations.migrate(conn)
+        finally:
+            await conn.close()
+        for migration in applied:
+            log.info("migration applied", extra={"version": migration.version, "migration": migration.name})
+    return url
+
+
+@dataclass
+class Application:
+    settings: Settings
+    url: str
+    pool: Pool
+    store: PostgresStore
+    trackers: Trackers
+    writer: GroupCommitWriter
+    service: FleetService
+    admin: Admin
+    services: Supervisor
+
+    @classmethod
+    async def start(cls, settings: Settings) -> "Application":
+        url = await prepare_database(settings, migrate=settings.migrate_on_start)
+        pool = database.make_pool(url, settings.db_pool_size)
+        await pool.open(wait=True)
+        store = PostgresStore(pool)
+        policy = RestartPolicy(
+            settings.tracker_max_restarts, settings.tracker_restart_window, settings.tracker_park_seconds
+        )
+        credentials = Credentials(store, settings.credential_cache_seconds)
+        trackers = Trackers(_loader(store), policy, settings.tracker_mailbox_size)
+        writer = GroupCommitWriter(
+            url,
+            max_batch_fixes=settings.writer_max_batch_fixes,
+            max_pending_fixes=settings.writer_max_pending_fixes,
+            on_commit=trackers.committed,
+            on_uncertain=trackers.uncertain,
+        )
+        services = Supervisor("services", RestartPolicy(max_restarts=10, window=10.0, park_seconds=1.0))
+        services.start_child("writer", _started_then(writer.run))
+        service = FleetService(store, writer, trackers, credentials)
+        return cls(settings, url, pool, store, trackers, writer, service, Admin(store), services)
+
+    async def stop(self) -> None:
+        """Reverse order: flush the writer, stop trackers, close the pool."""
+        self.writer.close()
+        try:
+            async with asyncio.timeout(self.settings.shutdown_timeout):
+                await self.services.wait_stopped("writer")
+        except TimeoutError:
+            log.error("writer did not drain in time")
+        await self.services.aclose()
+        await self.trackers.aclose()
+        await self.pool.close()
+
+
+def _loader(store: PostgresStore) -> Loader:
+    async def load(fleet_id: str) -> tuple[int, list[Fix]]:
+        snapshot = await store.load_fleet(fleet_id)
+        return snapshot.seq, snapshot.positions
+
+    return load
+
+
+def _started_then(run: Callable[[], Awaitable[None]]) -> ChildTarget:
+    """A child that is ready as soon as it runs."""
+
+    async def child(started: Started) -> None:
+        started()
+        await run()
+
+    return child

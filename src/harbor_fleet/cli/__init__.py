@@ -1,0 +1,1 @@
+"""The `harbor-fleet` command line."""

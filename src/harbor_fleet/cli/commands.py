@@ -1,0 +1,128 @@
+"""What each command does; main.py parses and prints."""
+
+import argparse
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import psycopg
+from pydantic import ValidationError
+
+from harbor_fleet.adapters.postgres import database
+from harbor_fleet.adapters.postgres.embedded import EmbeddedDatabaseError
+from harbor_fleet.adapters.postgres.store import PostgresStore, StoreUnavailable
+from harbor_fleet.bootstrap import prepare_database
+from harbor_fleet.domain.fleet import FleetSettings
+from harbor_fleet.service.admin import Admin
+from harbor_fleet.settings import Settings, load_settings
+
+
+class CommandError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    data: dict[str, object]
+    text: str
+
+
+def settings_from(args: argparse.Namespace, **flags: object) -> Settings:
+    try:
+        return load_settings(database_url=args.database_url, data_dir=args.data_dir, **flags)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise CommandError("invalid_setting", f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from error
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from harbor_fleet.logs import configure_logging
+
+    settings = settings_from(args, host=args.host, port=args.port, workers=args.workers)
+    # Worker processes read their settings from the environment: hand the flags down that way.
+    for name in ("database_url", "data_dir", "host", "port", "workers"):
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[f"HARBOR_{name.upper()}"] = str(value)
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "harbor_fleet.web.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=settings.access_log,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        server_header=False,
+    )
+    return 0
+
+
+async def run(args: argparse.Namespace) -> Result:
+    settings = settings_from(args)
+    action = _ACTIONS[(args.command, getattr(args, "action", None))]
+    try:
+        if args.command == "migrate":
+            return await _migrate(await prepare_database(settings, migrate=False))
+        url = await prepare_database(settings, migrate=settings.migrate_on_start)
+        pool = database.make_pool(url, 1)
+        await pool.open(wait=True)
+        try:
+            return await action(Admin(PostgresStore(pool)), args)
+        finally:
+            await pool.close()
+    except (psycopg.OperationalError, StoreUnavailable, EmbeddedDatabaseError) as error:
+        raise CommandError("database_unavailable", f"database unavailable: {error}".splitlines()[0]) from error
+
+
+async def _migrate(url: str) -> Result:
+    from harbor_fleet.adapters.postgres import migrations
+
+    conn = await database.connect(url)
+    try:
+        applied = await migrations.migrate(conn)
+        version = await migrations.current_version(conn)
+    finally:
+        await conn.close()
+    names = [f"{m.version:04d}_{m.name}" for m in applied]
+    text = f"schema at version {version}" + (f"; applied {', '.join(names)}" if names else "; nothing to apply")
+    return Result({"version": version, "applied": names}, text)
+
+
+async def _fleet_create(admin: Admin, args: argparse.Namespace) -> Result:
+    fleet = await admin.create_fleet(
+        FleetSettings(args.fleet_id, args.name, args.offline_after, args.retention_days, args.max_vehicles)
+    )
+    return Result({"fleet_id": fleet.fleet_id}, f"created fleet {fleet.fleet_id}")
+
+
+async def _key_create(admin: Admin, args: argparse.Namespace) -> Result:
+    key = await admin.create_key(args.fleets)
+    text = f"key_id: {key.key_id}\nsecret: {key.secret}\n(the secret is shown only this once)"
+    return Result({"key_id": key.key_id, "secret": key.secret}, text)
+
+
+async def _token_create(admin: Admin, args: argparse.Namespace) -> Result:
+    token = await admin.create_token(args.fleets)
+    text = f"token_id: {token.token_id}\ntoken: {token.token}\n(the token is shown only this once)"
+    return Result({"token_id": token.token_id, "token": token.token}, text)
+
+
+async def _none(admin: Admin, args: argparse.Namespace) -> Result:
+    raise AssertionError("migrate is handled before")
+
+
+_ACTIONS: dict[tuple[str, str | None], Callable[[Admin, argparse.Namespace], Awaitable[Result]]] = {
+    ("migrate", None): _none,
+    ("fleet", "create"): _fleet_create,
+    ("key", "create"): _key_create,
+    ("token", "create"): _token_create,
+}

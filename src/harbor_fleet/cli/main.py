@@ -1,0 +1,79 @@
+"""`harbor-fleet`: serve, migrate, and create fleets, keys and tokens (DESIGN 2.6).
+
+Every command reads the same HARBOR_* settings as the server; flags override them. Exit codes:
+0 success, 1 failure (one line on stderr; with --json also an error object on stdout), 2 usage.
+"""
+
+import argparse
+import asyncio
+import sys
+import warnings
+from collections.abc import Sequence
+
+import msgspec
+
+from harbor_fleet.cli import commands
+from harbor_fleet.service.admin import AdminError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harbor-fleet", description="Harbor Fleet: real-time fleet tracking.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = _command(sub, "serve", "run the HTTP service")
+    serve.add_argument("--host", help="address to listen on (HARBOR_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (HARBOR_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (HARBOR_WORKERS, default 1)")
+
+    _command(sub, "migrate", "apply pending schema migrations")
+
+    fleet = sub.add_parser("fleet", help="manage fleets").add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = _command(fleet, "create", "create a fleet")
+    create.add_argument("fleet_id")
+    create.add_argument("--name")
+    create.add_argument("--offline-after", type=int, default=300, metavar="SECONDS")
+    create.add_argument("--retention-days", type=int, default=90, metavar="D")
+    create.add_argument("--max-vehicles", type=int, default=10_000, metavar="N")
+
+    for noun, what in (("key", "partner key (signs ingest)"), ("token", "operator token (reads status)")):
+        actions = sub.add_parser(noun, help=f"manage {what}s").add_subparsers(dest="action", required=True)
+        issue = _command(actions, "create", f"create a {what}; its secret is printed once")
+        issue.add_argument("--fleet", action="append", required=True, dest="fleets", metavar="F")
+    return parser
+
+
+def _command(
+    sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, help: str
+) -> argparse.ArgumentParser:
+    command = sub.add_parser(name, help=help, description=help)
+    command.add_argument("--database-url", help="external PostgreSQL (HARBOR_DATABASE_URL; unset: embedded)")
+    command.add_argument("--data-dir", help="embedded PostgreSQL's folder (HARBOR_DATA_DIR, default ./.harbor)")
+    command.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return commands.serve(args)
+        result = asyncio.run(commands.run(args))
+    except AdminError as error:
+        return _fail(args, error.code, error.message)
+    except commands.CommandError as error:
+        return _fail(args, error.code, str(error))
+    except KeyboardInterrupt:
+        return 130
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(result.data).decode() + "\n")
+    else:
+        sys.stdout.write(result.text + "\n")
+    return 0
+
+
+def _fail(args: argparse.Namespace, code: str, message: str) -> int:
+    sys.stderr.write(f"harbor-fleet: {message}\n")
+    if getattr(args, "json", False):
+        sys.stdout.write(msgspec.json.encode({"error": {"code": code, "message": message}}).decode() + "\n")
+    return 1

@@ -1,0 +1,57 @@
+"""A fleet's settings and its latest positions, and the online/offline rule (DESIGN 2.2, 2.7)."""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from harbor_fleet.domain.fixes import Fix
+from harbor_fleet.domain.times import MICROS
+
+VehicleStatus = Literal["online", "offline"]
+
+DEFAULT_OFFLINE_AFTER_S = 300
+DEFAULT_RETENTION_DAYS = 90
+DEFAULT_MAX_VEHICLES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSettings:
+    fleet_id: str
+    name: str | None = None
+    offline_after_s: int = DEFAULT_OFFLINE_AFTER_S
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    max_vehicles: int = DEFAULT_MAX_VEHICLES
+
+    @property
+    def offline_after_micros(self) -> int:
+        return self.offline_after_s * MICROS
+
+
+def vehicle_status(recorded_at: int, now: int, offline_after_micros: int) -> VehicleStatus:
+    """Offline once the latest fix is older than the threshold; online otherwise."""
+    return "offline" if now - recorded_at > offline_after_micros else "online"
+
+
+@dataclass(slots=True)
+class FleetState:
+    """What a tracker holds: each vehicle's latest position and the fleet's event sequence."""
+
+    settings: FleetSettings
+    seq: int = 0
+    positions: dict[str, Fix] = field(default_factory=dict)
+    version: int = 0  # bumped on every change, so renderers can cache
+
+    def apply(self, seq: int, fix: Fix) -> None:
+        """Take the event `seq` carrying `fix`: a late fix never moves a vehicle back."""
+        if seq <= self.seq:
+            return
+        self.seq = seq
+        current = self.positions.get(fix.vehicle_id)
+        if current is None or fix.recorded_at > current.recorded_at:
+            self.positions[fix.vehicle_id] = fix
+        self.version += 1
+
+    def next_status_change(self, now: int) -> int | None:
+        """The first instant after `now` when some online vehicle turns offline."""
+        threshold = self.settings.offline_after_micros
+        flips = [p.recorded_at + threshold for p in self.positions.values() if p.recorded_at + threshold >= now]
+        return min(flips) + 1 if flips else None

@@ -1,0 +1,29 @@
+"""Request signatures: HMAC-SHA256 over `"<timestamp>." + body`, hex, `v1=` scheme (DESIGN 2.1)."""
+
+import hashlib
+import hmac
+
+TIMESTAMP_TOLERANCE_S = 300
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def signature_matches(secret: bytes, timestamp: str, body: bytes, header: str) -> bool:
+    """True when any `v1=` value of the (comma-separated) header is the right signature."""
+    expected = sign(secret, timestamp, body).encode()
+    matched = False
+    for part in header.split(","):
+        scheme, _, value = part.strip().partition("=")
+        if scheme == "v1":
+            # No early exit: every candidate is compared, each in constant time.
+            matched |= hmac.compare_digest(expected, value.encode("ascii", "replace"))
+    return matched
+
+
+def timestamp_fresh(timestamp: str, now: float) -> bool:
+    """An integer of unix seconds within the tolerance of `now`."""
+    if not (timestamp.isascii() and timestamp.lstrip("-").isdigit()) or len(timestamp) > 20:
+        return False
+    return abs(int(timestamp) - now) <= TIMESTAMP_TOLERANCE_S

@@ -1,0 +1,1 @@
+"""The runtime: a supervisor for asyncio tasks, and the per-fleet tracker actors it runs."""

@@ -1,0 +1,113 @@
+"""The tracker: one actor per fleet holding its latest positions in memory.
+
+It loads its state from PostgreSQL when it (re)starts, then applies committed events from a bounded
+mailbox in `seq` order. When the mailbox overflows or a `seq` is missing, it does not guess: it
+reloads from PostgreSQL, the source of truth. Readers use `state` directly (one event loop, so a
+read never sees half an update) and fall back to PostgreSQL while it is None (loading or parked).
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from harbor_fleet.domain.fixes import Fix
+from harbor_fleet.domain.fleet import FleetSettings, FleetState
+from harbor_fleet.runtime.supervisor import Started
+
+Loader = Callable[[str], Awaitable[tuple[int, list[Fix]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """Committed position events of one fleet, in seq order."""
+
+    events: list[tuple[int, Fix]]
+
+
+class Reload:
+    """Drop the state and read it again from PostgreSQL (it may be behind)."""
+
+
+class Crash:
+    """Make the tracker fail, to exercise supervision (tests, drills)."""
+
+
+Message = Events | Reload | Crash
+
+
+class TrackerCrashed(Exception):
+    """Raised on purpose by a Crash message."""
+
+
+class Tracker:
+    def __init__(self, settings: FleetSettings, load: Loader, mailbox_size: int) -> None:
+        self.settings = settings
+        self.state: FleetState | None = None
+        self._load = load
+        self._mailbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=mailbox_size)
+        self._overflowed = False
+        self._progress = asyncio.Event()
+
+    @property
+    def fleet_id(self) -> str:
+        return self.settings.fleet_id
+
+    @property
+    def mailbox_depth(self) -> int:
+        return self._mailbox.qsize()
+
+    def tell(self, message: Message) -> None:
+        """Deliver without waiting; a full mailbox makes the tracker reload instead of blocking anyone."""
+        try:
+            self._mailbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self._overflowed = True
+
+    async def run(self, started: Started) -> None:
+        self.state = None
+        try:
+            await self._reload()
+            started()
+            while True:
+                message = await self._mailbox.get()
+                if self._overflowed:
+                    await self._reload()
+                await self._handle(message)
+        finally:
+            self.state = None
+
+    async def wait_for_seq(self, seq: int, timeout: float) -> bool:
+        """Wait until the state has applied `seq`; False when it did not within `timeout`."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self.state is None or self.state.seq < seq:
+                    self._progress.clear()
+                    await self._progress.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _handle(self, message: Message) -> None:
+        if isinstance(message, Crash):
+            raise TrackerCrashed(f"tracker {self.fleet_id} crashed on request")
+        if isinstance(message, Reload):
+            await self._reload()
+            return
+        state = self.state
+        assert state is not None
+        for seq, fix in message.events:
+            if seq > state.seq + 1:  # an event we never saw: catch up from the source of truth
+                await self._reload()
+                return
+            state.apply(seq, fix)
+        self._progress.set()
+
+    async def _reload(self) -> None:
+        self._overflowed = False
+        while not self._mailbox.empty():  # all queued was committed before the snapshot is read
+            message = self._mailbox.get_nowait()
+            if isinstance(message, Crash):
+                raise TrackerCrashed(f"tracker {self.fleet_id} crashed on request")
+        seq, positions = await self._load(self.fleet_id)
+        self.state = FleetState(self.settings, seq, {fix.vehicle_id: fix for fix in positions})
+        self._progress.set()

@@ -1,0 +1,58 @@
+"""Trackers by fleet, started on demand (only for fleets that exist) under one supervisor."""
+
+from harbor_fleet.domain.fixes import Fix
+from harbor_fleet.domain.fleet import FleetSettings
+from harbor_fleet.runtime.supervisor import ChildState, RestartPolicy, Supervisor
+from harbor_fleet.runtime.tracker import Events, Loader, Message, Reload, Tracker
+
+
+class Trackers:
+    def __init__(self, load: Loader, policy: RestartPolicy, mailbox_size: int) -> None:
+        self._load = load
+        self._mailbox_size = mailbox_size
+        self._trackers: dict[str, Tracker] = {}
+        self._committed: dict[str, int] = {}  # the highest seq committed by this process, per fleet
+        self.restarts = 0
+        self._supervisor = Supervisor("trackers", policy, on_restart=self._count_restart)
+
+    def get(self, settings: FleetSettings) -> Tracker:
+        """The fleet's tracker, started if it is not running. `settings` proves the fleet exists."""
+        tracker = self._trackers.get(settings.fleet_id)
+        if tracker is None:
+            tracker = Tracker(settings, self._load, self._mailbox_size)
+            self._trackers[settings.fleet_id] = tracker
+            self._supervisor.start_child(settings.fleet_id, tracker.run)
+        return tracker
+
+    def running(self, fleet_id: str) -> Tracker | None:
+        return self._trackers.get(fleet_id)
+
+    def state_of(self, fleet_id: str) -> ChildState:
+        return self._supervisor.state(fleet_id)
+
+    def committed(self, fleet_id: str, events: list[tuple[int, Fix]]) -> None:
+        """Called by the writer after each commit, before any request of the batch is answered."""
+        self._committed[fleet_id] = max(self._committed.get(fleet_id, 0), events[-1][0])
+        self.tell(fleet_id, Events(events))
+
+    def committed_seq(self, fleet_id: str) -> int:
+        return self._committed.get(fleet_id, 0)
+
+    def uncertain(self, fleet_ids: set[str]) -> None:
+        for fleet_id in fleet_ids:
+            self.tell(fleet_id, Reload())
+
+    def tell(self, fleet_id: str, message: Message) -> None:
+        tracker = self._trackers.get(fleet_id)
+        if tracker is not None:
+            tracker.tell(message)
+
+    async def wait_ready(self, fleet_id: str, timeout: float) -> bool:
+        return await self._supervisor.wait_ready(fleet_id, timeout)
+
+    async def aclose(self) -> None:
+        await self._supervisor.aclose()
+        self._trackers.clear()
+
+    def _count_restart(self, fleet_id: str) -> None:
+        self.restarts += 1

@@ -1,0 +1,67 @@
+"""Commands that create fleets and credentials (the CLI's), with their rules."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harbor_fleet.adapters.postgres.store import PostgresStore
+from harbor_fleet.domain.fleet import FleetSettings
+from harbor_fleet.domain.ids import is_identifier
+from harbor_fleet.service.credentials import new_id, new_secret, token_digest
+
+
+class AdminError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key_id: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token_id: str
+    token: str
+
+
+class Admin:
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    async def create_fleet(self, fleet: FleetSettings) -> FleetSettings:
+        if not is_identifier(fleet.fleet_id):
+            raise AdminError(
+                "invalid_fleet_id", "a fleet id is 1-64 characters of A-Z a-z 0-9 . _ : -, starting alphanumeric"
+            )
+        if not 1 <= fleet.offline_after_s <= 86_400:
+            raise AdminError("invalid_offline_after", "--offline-after must be 1-86400 seconds")
+        if fleet.retention_days < 1:
+            raise AdminError("invalid_retention", "--retention-days must be at least 1")
+        if fleet.max_vehicles < 1:
+            raise AdminError("invalid_max_vehicles", "--max-vehicles must be at least 1")
+        if not await self._store.create_fleet(fleet):
+            raise AdminError("fleet_exists", f"fleet {fleet.fleet_id} exists already")
+        return fleet
+
+    async def create_key(self, fleet_ids: Sequence[str]) -> IssuedKey:
+        await self._require_fleets(fleet_ids)
+        issued = IssuedKey(new_id("key"), new_secret())
+        await self._store.create_key(issued.key_id, issued.secret, sorted(set(fleet_ids)))
+        return issued
+
+    async def create_token(self, fleet_ids: Sequence[str]) -> IssuedToken:
+        await self._require_fleets(fleet_ids)
+        issued = IssuedToken(new_id("tok"), new_secret())
+        await self._store.create_token(issued.token_id, token_digest(issued.token), sorted(set(fleet_ids)))
+        return issued
+
+    async def _require_fleets(self, fleet_ids: Sequence[str]) -> None:
+        if not fleet_ids:
+            raise AdminError("fleet_required", "name at least one fleet with --fleet")
+        missing = await self._store.missing_fleets(sorted(set(fleet_ids)))
+        if missing:
+            raise AdminError("fleet_not_found", f"no such fleet: {', '.join(missing)}")

@@ -1,0 +1,79 @@
+"""Who is calling: partner keys (signed requests) and operator tokens (bearer), and for which fleets."""
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+
+from harbor_fleet.adapters.postgres.store import KeyRecord, PostgresStore, TokenRecord
+from harbor_fleet.domain.fleet import FleetSettings
+from harbor_fleet.domain.ids import is_identifier
+from harbor_fleet.domain.signing import signature_matches, timestamp_fresh
+from harbor_fleet.service.cache import ReadThrough
+from harbor_fleet.service.errors import (
+    BadSignature,
+    FleetForbidden,
+    FleetNotFound,
+    InvalidToken,
+    MissingCredentials,
+    MissingToken,
+    StaleTimestamp,
+    UnknownKey,
+)
+
+MAX_CREDENTIAL_LENGTH = 256
+
+
+def new_secret() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Credentials:
+    def __init__(self, store: PostgresStore, ttl: float, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self.fleets = ReadThrough(store.get_fleet, ttl)
+        self._keys = ReadThrough(store.get_key, ttl)
+        self._tokens = ReadThrough(store.get_token, ttl)
+
+    async def partner(self, key_id: str | None, timestamp: str | None, signature: str | None, body: bytes) -> KeyRecord:
+        """The partner key that signed `body`; the checks run missing → unknown → stale → signature."""
+        if not key_id or timestamp is None or signature is None:
+            raise MissingCredentials
+        key = await self._keys.get(key_id) if len(key_id) <= MAX_CREDENTIAL_LENGTH else None
+        if key is None:
+            raise UnknownKey
+        if not timestamp_fresh(timestamp, self._clock()):
+            raise StaleTimestamp
+        if not signature_matches(key.secret, timestamp, body, signature):
+            raise BadSignature
+        return key
+
+    async def operator(self, authorization: str | None) -> TokenRecord:
+        if not authorization:
+            raise MissingToken
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise MissingToken
+        token = token.strip()
+        record = await self._tokens.get(token_digest(token)) if len(token) <= MAX_CREDENTIAL_LENGTH else None
+        if record is None:
+            raise InvalidToken
+        return record
+
+    async def fleet_for(self, allowed: frozenset[str], fleet_id: str) -> FleetSettings:
+        """The fleet, when it exists (404 first: fleet ids are not secret) and is allowed (403)."""
+        fleet = await self.fleets.get(fleet_id) if is_identifier(fleet_id) else None
+        if fleet is None:
+            raise FleetNotFound
+        if fleet_id not in allowed:
+            raise FleetForbidden
+        return fleet

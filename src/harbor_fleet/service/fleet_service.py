@@ -1,0 +1,146 @@
+"""The fleet service: ingest, status and track, and the commands that create fleets and credentials."""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from harbor_fleet.adapters.postgres.store import PostgresStore, StoreUnavailable
+from harbor_fleet.adapters.postgres.writer import (
+    GroupCommitWriter,
+    VehicleCapReached,
+    WriteFailed,
+    WriterOverloaded,
+)
+from harbor_fleet.domain.fixes import Fix, FixError, TimeWindow, TooDeep, parse_body
+from harbor_fleet.domain.fleet import FleetSettings, FleetState
+from harbor_fleet.domain.ids import is_identifier
+from harbor_fleet.domain.times import MICROS
+from harbor_fleet.runtime.trackers import Trackers
+from harbor_fleet.service.credentials import Credentials
+from harbor_fleet.service.errors import (
+    InvalidFixes,
+    MalformedJson,
+    Overloaded,
+    ServiceError,
+    Unavailable,
+    VehicleNotFound,
+)
+from harbor_fleet.service.status import StatusRenderer
+
+# float_hook keeps an overflowing number as inf (a 422 on its field) instead of failing the document.
+_decoder = msgspec.json.Decoder(float_hook=float)
+CATCH_UP_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    accepted: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrackPage:
+    fixes: list[Fix]
+    next_from: int | None
+
+
+class FleetService:
+    def __init__(
+        self,
+        store: PostgresStore,
+        writer: GroupCommitWriter,
+        trackers: Trackers,
+        credentials: Credentials,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._writer = writer
+        self._trackers = trackers
+        self.credentials = credentials
+        self._clock = clock
+        self._renderer = StatusRenderer()
+
+    def now_micros(self) -> int:
+        return int(self._clock() * MICROS)
+
+    # Ingest
+
+    async def ingest(self, fleet: FleetSettings, body: bytes) -> Accepted:
+        fixes = self._parse(fleet, body)
+        unique, indices = _first_occurrences(fixes)
+        try:
+            outcome = await self._writer.write(fleet.fleet_id, unique)
+        except WriterOverloaded as error:
+            raise Overloaded(retry_after=1) from error
+        except StoreUnavailable as error:
+            raise Unavailable(retry_after=1) from error
+        except WriteFailed as error:
+            raise ServiceError from error
+        if isinstance(outcome, VehicleCapReached):
+            message = f"the fleet has reached its limit of {outcome.max_vehicles} vehicles"
+            raise InvalidFixes([FixError(indices[outcome.index], "vehicle_id", message)])
+        return Accepted(outcome.accepted, outcome.duplicates + len(fixes) - len(unique))
+
+    def _parse(self, fleet: FleetSettings, body: bytes) -> list[Fix]:
+        try:
+            document = _decoder.decode(body)
+        except (msgspec.DecodeError, RecursionError) as error:
+            raise MalformedJson(f"the body is not valid JSON: {error}") from error
+        window = TimeWindow.at(self.now_micros(), fleet.retention_days)
+        try:
+            parsed = parse_body(document, window)
+        except TooDeep as error:
+            raise MalformedJson("the body nests deeper than 32 levels") from error
+        if parsed and isinstance(parsed[0], FixError):
+            raise InvalidFixes(parsed)
+        return parsed  # type: ignore[return-value]
+
+    # Status
+
+    async def status(self, fleet: FleetSettings) -> bytes:
+        """The fleet's status as JSON: from the tracker's memory, or PostgreSQL while it (re)loads."""
+        tracker = self._trackers.get(fleet)
+        wanted = self._trackers.committed_seq(fleet.fleet_id)
+        state = tracker.state
+        if state is not None and state.seq < wanted and await tracker.wait_for_seq(wanted, CATCH_UP_SECONDS):
+            state = tracker.state
+        if state is None or state.seq < wanted:
+            state = await self._load_state(fleet)
+        return self._renderer.render(state, self.now_micros())
+
+    async def _load_state(self, fleet: FleetSettings) -> FleetState:
+        try:
+            snapshot = await self._store.load_fleet(fleet.fleet_id)
+        except StoreUnavailable as error:
+            raise Unavailable(retry_after=1) from error
+        return FleetState(fleet, snapshot.seq, {fix.vehicle_id: fix for fix in snapshot.positions})
+
+    # Track
+
+    async def track(self, fleet: FleetSettings, vehicle_id: str, start: int, end: int | None, limit: int) -> TrackPage:
+        if not is_identifier(vehicle_id):
+            raise VehicleNotFound
+        try:
+            if not await self._store.vehicle_exists(fleet.fleet_id, vehicle_id):
+                raise VehicleNotFound
+            fixes = await self._store.track(fleet.fleet_id, vehicle_id, start, end, limit + 1)
+        except StoreUnavailable as error:
+            raise Unavailable(retry_after=1) from error
+        next_from = fixes[limit].recorded_at if len(fixes) > limit else None
+        return TrackPage(fixes[:limit], next_from)
+
+
+def _first_occurrences(fixes: Sequence[Fix]) -> tuple[list[Fix], list[int]]:
+    """The fixes without repeats of an earlier fix of the request, and each one's original index."""
+    seen: set[tuple[str, int]] = set()
+    unique: list[Fix] = []
+    indices: list[int] = []
+    for index, fix in enumerate(fixes):
+        key = (fix.vehicle_id, fix.recorded_at)
+        if key not in seen:
+            seen.add(key)
+            unique.append(fix)
+            indices.append(index)
+    return unique, indices

@@ -1,0 +1,48 @@
+"""Settings, read once from the environment (prefix HARBOR_). Every CLI flag mirrors one of these."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HARBOR_", extra="ignore", frozen=True)
+
+    # Store. Unset: the embedded PostgreSQL in data_dir.
+    database_url: str | None = None
+    data_dir: Path = Path(".harbor")
+    migrate_on_start: bool = True
+    db_pool_size: int = Field(default=8, ge=1, le=200)
+
+    # Bus between the writer and trackers (and, later, other processes).
+    pubsub: str = "memory"
+
+    # Web server.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    shutdown_timeout: float = Field(default=10.0, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
+
+    # Group-commit writer: how many fixes one transaction takes, and how many may wait.
+    writer_max_batch_fixes: int = Field(default=5000, ge=1)
+    writer_max_pending_fixes: int = Field(default=50_000, ge=1)
+
+    # Trackers: bounded mailbox; restart intensity (max_restarts within restart_window seconds),
+    # then the fleet is parked (served from PostgreSQL) for park_seconds before it is tried again.
+    tracker_mailbox_size: int = Field(default=10_000, ge=1)
+    tracker_max_restarts: int = Field(default=3, ge=0)
+    tracker_restart_window: float = Field(default=5.0, gt=0)
+    tracker_park_seconds: float = Field(default=30.0, gt=0)
+
+    # How long a cached credential or fleet is trusted before it is read again from PostgreSQL.
+    credential_cache_seconds: float = Field(default=1.0, ge=0)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with CLI flags (those not None) taking precedence."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)  # type: ignore[arg-type]

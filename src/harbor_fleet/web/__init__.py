@@ -1,0 +1,1 @@
+"""The HTTP edge: parse, call the fleet service, render. Nothing else."""

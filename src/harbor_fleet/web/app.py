@@ -1,0 +1,86 @@
+"""The ASGI application: routes, error rendering, and the lifespan that starts the service tree."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from harbor_fleet.adapters.postgres.store import StoreUnavailable
+from harbor_fleet.bootstrap import Application
+from harbor_fleet.service.errors import ServiceError, Unavailable
+from harbor_fleet.settings import Settings, load_settings
+from harbor_fleet.web import ops
+from harbor_fleet.web.api import Api
+from harbor_fleet.web.middleware import RequestId
+from harbor_fleet.web.responses import error_response, service_error_response
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> Starlette:
+    api = Api()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        api.app = await Application.start(settings)
+        try:
+            yield
+        finally:
+            application, api.app = api.app, None
+            await application.stop()
+
+    fleet = "/api/v1/fleets/{fleet_id}"
+    routes = [
+        Route(f"{fleet}/positions", api.ingest, methods=["POST"]),
+        Route(f"{fleet}/status", api.status, methods=["GET"]),
+        Route(f"{fleet}/vehicles/{{vehicle_id}}/track", api.track, methods=["GET"]),
+        Route("/health", ops.health, methods=["GET"]),
+        Route("/ready", ops.ready_endpoint(api), methods=["GET"]),
+        Route("/metrics", ops.metrics, methods=["GET"]),
+    ]
+    handlers = {
+        ServiceError: _service_error,
+        StoreUnavailable: _store_unavailable,
+        HTTPException: _http_error,
+        Exception: _internal_error,
+    }
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestId)],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )
+
+
+def create_app_from_env() -> Starlette:
+    """The factory `serve` hands to uvicorn (each worker process builds its own)."""
+    return create_app(load_settings())
+
+
+async def _service_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ServiceError)
+    return service_error_response(error)
+
+
+async def _store_unavailable(request: Request, error: Exception) -> Response:
+    return service_error_response(Unavailable(retry_after=1))
+
+
+_HTTP_CODES = {404: ("not_found", "no such path"), 405: ("method_not_allowed", "method not allowed on this path")}
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code, message = _HTTP_CODES.get(error.status_code, ("http_error", str(error.detail)))
+    return error_response(error.status_code, code, message, headers=error.headers)
+
+
+async def _internal_error(request: Request, error: Exception) -> Response:
+    log.error("unhandled error", exc_info=error)
+    return error_response(500, "internal_error", "something went wrong on our side")

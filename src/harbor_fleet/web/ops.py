@@ -1,0 +1,47 @@
+"""Operations endpoints: /health (alive), /ready (database, schema, bus), /metrics."""
+
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from harbor_fleet.adapters.postgres.migrations import REQUIRED_VERSION
+from harbor_fleet.adapters.postgres.store import StoreUnavailable
+from harbor_fleet.web.responses import error_response, json_response
+
+if TYPE_CHECKING:
+    from harbor_fleet.web.api import Api
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def ready_endpoint(api: "Api"):  # type: ignore[no-untyped-def]
+    async def ready(request: Request) -> Response:
+        checks = await _checks(api)
+        if all(value == "ok" for value in checks.values()):
+            return json_response({"status": "ready", "checks": checks})
+        return error_response(503, "not_ready", "a dependency is not ready", {"checks": checks})
+
+    return ready
+
+
+async def _checks(api: "Api") -> dict[str, str]:
+    if api.app is None:
+        return {"database": "starting", "migrations": "starting", "bus": "starting"}
+    checks = {"database": "ok", "migrations": "ok", "bus": "ok"}
+    try:
+        version = await api.app.store.schema_version()
+    except StoreUnavailable as error:
+        checks["database"] = f"unavailable: {error}"[:200]
+        checks["migrations"] = "unknown"
+        return checks
+    if version < REQUIRED_VERSION:
+        checks["migrations"] = f"schema version {version} is older than the {REQUIRED_VERSION} this code needs"
+    return checks

@@ -1,0 +1,39 @@
+"""Track pages as JSON or as a GeoJSON Feature with a LineString (DESIGN 2.8)."""
+
+from starlette.responses import Response
+
+from harbor_fleet.domain.times import format_micros
+from harbor_fleet.service.fleet_service import TrackPage
+from harbor_fleet.web.responses import json_response
+
+
+def render_track(fleet_id: str, vehicle_id: str, page: TrackPage, geojson: bool) -> Response:
+    next_from = None if page.next_from is None else format_micros(page.next_from)
+    if geojson:
+        return json_response(_feature(fleet_id, vehicle_id, page, next_from), media_type="application/geo+json")
+    fixes = [
+        {
+            "recorded_at": format_micros(fix.recorded_at),
+            "lat": fix.lat,
+            "lng": fix.lng,
+            "speed_kmh": fix.speed_kmh,
+            "heading_deg": fix.heading_deg,
+            "accuracy_m": fix.accuracy_m,
+        }
+        for fix in page.fixes
+    ]
+    return json_response({"fleet_id": fleet_id, "vehicle_id": vehicle_id, "fixes": fixes, "next_from": next_from})
+
+
+def _feature(fleet_id: str, vehicle_id: str, page: TrackPage, next_from: str | None) -> dict[str, object]:
+    coordinates = [[fix.lng, fix.lat] for fix in page.fixes]
+    return {
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": coordinates} if len(coordinates) >= 2 else None,
+        "properties": {
+            "fleet_id": fleet_id,
+            "vehicle_id": vehicle_id,
+            "times": [format_micros(fix.recorded_at) for fix in page.fixes],
+            "next_from": next_from,
+        },
+    }
