@@ -7,6 +7,7 @@ pgserver has two sharp edges after a SIGKILL, both mended here before it starts:
   to start and pgserver kill that process at exit: such a file is removed.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -78,7 +79,5 @@ def _ensure_database(server: object, database: str) -> None:
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:  # type: ignore[attr-defined]
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # another process made it first
                 conn.execute(f'CREATE DATABASE "{database}"')
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process made it first
