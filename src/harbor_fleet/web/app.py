@@ -50,12 +50,14 @@ def create_app(settings: Settings) -> Starlette:
         HTTPException: _http_error,
         Exception: _internal_error,
     }
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestId)],
         exception_handlers=handlers,
         lifespan=lifespan,
     )
+    app.state.api = api  # the running Application is `app.state.api.app` (tests and tools reach it here)
+    return app
 
 
 def create_app_from_env() -> Starlette:

@@ -1,0 +1,98 @@
+"""What tests share: a running app over a real database, signed requests, times."""
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from starlette.testclient import TestClient
+
+from harbor_fleet.bootstrap import Application
+from harbor_fleet.domain.fleet import FleetSettings
+from harbor_fleet.domain.signing import sign
+from harbor_fleet.service.admin import IssuedKey, IssuedToken
+from harbor_fleet.settings import Settings
+from harbor_fleet.web.app import create_app
+
+
+def iso(seconds_ago: float = 0.0) -> str:
+    """An RFC 3339 time `seconds_ago` before now, UTC with six fractional digits."""
+    moment = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def fix(vehicle_id: str = "v1", seconds_ago: float = 1.0, lat: float = 52.5, lng: float = 13.4, **extra: Any) -> dict:
+    return {"vehicle_id": vehicle_id, "lat": lat, "lng": lng, "recorded_at": iso(seconds_ago), **extra}
+
+
+def signed_headers(key: IssuedKey, body: bytes, timestamp: str | None = None) -> dict[str, str]:
+    ts = str(int(time.time())) if timestamp is None else timestamp
+    return {
+        "content-type": "application/json",
+        "x-harbor-key": key.key_id,
+        "x-harbor-timestamp": ts,
+        "x-harbor-signature": "v1=" + sign(key.secret.encode(), ts, body),
+    }
+
+
+def encode(body: object) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+@dataclass
+class Harbor:
+    """A running Harbor Fleet app (in this process) and the database behind it."""
+
+    client: TestClient
+    database_url: str
+
+    @property
+    def application(self) -> Application:
+        application = self.client.app.state.api.app  # type: ignore[union-attr]
+        assert application is not None
+        return application
+
+    def call(self, function: Any, *args: Any) -> Any:
+        """Run an async function on the app's event loop."""
+        return self.client.portal.call(function, *args)  # type: ignore[union-attr]
+
+    def create_fleet(self, fleet_id: str = "f1", **options: Any) -> FleetSettings:
+        return self.call(self.application.admin.create_fleet, FleetSettings(fleet_id, **options))
+
+    def create_key(self, *fleet_ids: str) -> IssuedKey:
+        return self.call(self.application.admin.create_key, list(fleet_ids))
+
+    def create_token(self, *fleet_ids: str) -> IssuedToken:
+        return self.call(self.application.admin.create_token, list(fleet_ids))
+
+    def ingest(self, fleet_id: str, key: IssuedKey, body: object, **headers: str) -> Any:
+        raw = encode(body)
+        return self.client.post(
+            f"/api/v1/fleets/{fleet_id}/positions", content=raw, headers={**signed_headers(key, raw), **headers}
+        )
+
+    def status(self, fleet_id: str, token: IssuedToken) -> Any:
+        return self.client.get(f"/api/v1/fleets/{fleet_id}/status", headers=bearer(token))
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            return conn.execute(query.encode(), params or None).fetchall()
+
+
+def bearer(token: IssuedToken) -> dict[str, str]:
+    return {"authorization": f"Bearer {token.token}"}
+
+
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    return Settings(database_url=database_url, **overrides)
+
+
+@contextmanager
+def running_harbor(database_url: str, **overrides: Any) -> Iterator[Harbor]:
+    app = create_app(settings_for(database_url, **overrides))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Harbor(client, database_url)
