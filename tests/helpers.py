@@ -80,7 +80,8 @@ class Harbor:
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
-            return conn.execute(query.encode(), params or None).fetchall()
+            cursor = conn.execute(query.encode(), params or None)
+            return cursor.fetchall() if cursor.description else []
 
 
 def bearer(token: IssuedToken) -> dict[str, str]:
@@ -96,3 +97,12 @@ def running_harbor(database_url: str, **overrides: Any) -> Iterator[Harbor]:
     app = create_app(settings_for(database_url, **overrides))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Harbor(client, database_url)
+
+
+def eventually(predicate: Any, timeout: float = 5.0, interval: float = 0.01) -> None:
+    """Wait until `predicate()` is true, failing after `timeout` seconds (a deadline, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+        time.sleep(interval)  # polling a condition under a deadline

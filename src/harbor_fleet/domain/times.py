@@ -9,10 +9,13 @@ import re
 from datetime import UTC, datetime, timedelta
 
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:([Zz])|([+-])([01][0-9]|2[0-3]):([0-5][0-9]))"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROS = 1_000_000
+_MIN_MICROS = -62_135_596_800 * MICROS  # 0001-01-01T00:00:00Z
+_MAX_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 
 
 def parse_instant(text: str) -> int | None:
@@ -27,11 +30,10 @@ def parse_instant(text: str) -> int | None:
     except ValueError:
         return None
     offset = 0 if zulu else (int(off_h) * 60 + int(off_m)) * 60
-    if offset >= 24 * 3600:
-        return None
     if sign == "+":
         offset = -offset
-    return to_micros(moment) + offset * MICROS
+    instant = to_micros(moment) + offset * MICROS
+    return instant if _MIN_MICROS <= instant <= _MAX_MICROS else None
 
 
 def to_micros(moment: datetime) -> int:
@@ -45,7 +47,7 @@ def from_micros(micros: int) -> datetime:
 
 def format_micros(micros: int) -> str:
     moment = from_micros(micros)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
 
 
 def format_datetime(moment: datetime) -> str:

@@ -1,0 +1,67 @@
+"""The command line (DESIGN 2.6, 2.8): --json output, exit codes, errors on stderr."""
+
+import json
+
+import pytest
+
+from conftest import cli, harbor_env
+
+
+@pytest.fixture
+def env(database_url: str) -> dict[str, str]:
+    return harbor_env(database_url=database_url)
+
+
+def test_fleet_key_and_token_create_print_one_json_object(env: dict[str, str]) -> None:
+    fleet = cli(env, "fleet", "create", "depot-1", "--name", "Depot", "--offline-after", "120", "--json")
+    assert fleet.stdout.count("\n") == 1 and json.loads(fleet.stdout) == {"fleet_id": "depot-1"}
+    key = json.loads(cli(env, "key", "create", "--fleet", "depot-1", "--json").stdout)
+    token = json.loads(cli(env, "token", "create", "--fleet", "depot-1", "--json").stdout)
+    assert set(key) == {"key_id", "secret"} and len(key["secret"]) >= 22  # at least 128 random bits
+    assert set(token) == {"token_id", "token"} and len(token["token"]) >= 22
+
+
+def test_an_existing_fleet_fails_with_fleet_exists(env: dict[str, str]) -> None:
+    cli(env, "fleet", "create", "f1")
+    again = cli(env, "fleet", "create", "f1", "--json", check=False)
+    assert again.returncode == 1
+    assert json.loads(again.stdout) == {"error": {"code": "fleet_exists", "message": "fleet f1 exists already"}}
+    assert len(again.stderr.strip().splitlines()) == 1
+    plain = cli(env, "fleet", "create", "f1", check=False)
+    assert plain.returncode == 1 and plain.stdout == "" and "exists" in plain.stderr
+
+
+def test_credentials_for_an_unknown_fleet_fail(env: dict[str, str]) -> None:
+    result = cli(env, "key", "create", "--fleet", "ghost", "--json", check=False)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"]["code"] == "fleet_not_found"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["fleet", "create"], ["key", "create"], ["bogus"], ["fleet", "create", "f", "--offline-after", "x"]],
+)
+def test_usage_errors_exit_2(env: dict[str, str], args: list[str]) -> None:
+    assert cli(env, *args, check=False).returncode == 2
+
+
+def test_bad_settings_are_reported_not_traced(env: dict[str, str]) -> None:
+    result = cli(env, "fleet", "create", "f1", "--offline-after", "0", "--json", check=False)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"]["code"] == "invalid_offline_after"
+
+
+def test_migrate_reports_the_schema_version(empty_database_url: str) -> None:
+    env = harbor_env(database_url=empty_database_url)
+    first = json.loads(cli(env, "migrate", "--json").stdout)
+    second = json.loads(cli(env, "migrate", "--json").stdout)
+    assert first["version"] >= 1 and first["applied"]
+    assert second == {"version": first["version"], "applied": []}
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = harbor_env(database_url="postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    result = cli(env, "fleet", "create", "f1", "--json", check=False)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"]["code"] == "database_unavailable"
+    assert len(result.stderr.strip().splitlines()) == 1
