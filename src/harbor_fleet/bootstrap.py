@@ -10,6 +10,7 @@ from harbor_fleet.adapters.postgres import database, migrations
 from harbor_fleet.adapters.postgres.store import Pool, PostgresStore
 from harbor_fleet.adapters.postgres.writer import GroupCommitWriter
 from harbor_fleet.domain.fixes import Fix
+from harbor_fleet.domain.rate_limit import RateLimiter
 from harbor_fleet.runtime.supervisor import ChildTarget, RestartPolicy, Started, Supervisor
 from harbor_fleet.runtime.tracker import Loader
 from harbor_fleet.runtime.trackers import Trackers
@@ -56,7 +57,8 @@ class Application:
         policy = RestartPolicy(
             settings.tracker_max_restarts, settings.tracker_restart_window, settings.tracker_park_seconds
         )
-        credentials = Credentials(store, settings.credential_cache_seconds)
+        limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        credentials = Credentials(store, settings.credential_cache_seconds, limiter)
         trackers = Trackers(_loader(store), policy, settings.tracker_mailbox_size)
         writer = GroupCommitWriter(
             url,

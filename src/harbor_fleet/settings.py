@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     tracker_restart_window: float = Field(default=5.0, gt=0)
     tracker_park_seconds: float = Field(default=30.0, gt=0)
 
+    # Requests a second per partner key and per operator token, with bursts; 0 turns a limit off.
+    # Counted per process: with several workers the effective limit is that many times higher.
+    rate_limit_per_second: float = Field(default=1000.0, ge=0)
+    rate_limit_burst: float = Field(default=2000.0, ge=0)
+
     # How long a cached credential or fleet is trusted before it is read again from PostgreSQL.
     credential_cache_seconds: float = Field(default=1.0, ge=0)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from harbor_fleet.adapters.postgres.store import KeyRecord, PostgresStore, TokenRecord
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.domain.ids import is_identifier
+from harbor_fleet.domain.rate_limit import RateLimiter
 from harbor_fleet.domain.signing import signature_matches, timestamp_fresh
 from harbor_fleet.service.cache import ReadThrough
 from harbor_fleet.service.errors import (
@@ -17,6 +18,7 @@ from harbor_fleet.service.errors import (
     InvalidToken,
     MissingCredentials,
     MissingToken,
+    RateLimited,
     StaleTimestamp,
     UnknownKey,
 )
@@ -38,8 +40,11 @@ def token_digest(token: str) -> bytes:
 
 
 class Credentials:
-    def __init__(self, store: PostgresStore, ttl: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: PostgresStore, ttl: float, limiter: RateLimiter, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._clock = clock
+        self._limiter = limiter
         self.fleets = ReadThrough(store.get_fleet, ttl)
         self._keys = ReadThrough(store.get_key, ttl)
         self._tokens = ReadThrough(store.get_token, ttl)
@@ -51,10 +56,11 @@ class Credentials:
         key = await self._keys.get(key_id) if len(key_id) <= MAX_CREDENTIAL_LENGTH else None
         if key is None:
             raise UnknownKey
-        if not timestamp_fresh(timestamp, self._clock()):
+        if not timestamp_fresh(timestamp, time.time()):
             raise StaleTimestamp
         if not signature_matches(key.secret, timestamp, body, signature):
             raise BadSignature
+        self._limit(f"key:{key_id}")
         return key
 
     async def operator(self, authorization: str | None) -> TokenRecord:
@@ -67,7 +73,13 @@ class Credentials:
         record = await self._tokens.get(token_digest(token)) if len(token) <= MAX_CREDENTIAL_LENGTH else None
         if record is None:
             raise InvalidToken
+        self._limit(f"token:{record.token_id}")
         return record
+
+    def _limit(self, credential_id: str) -> None:
+        retry_after = self._limiter.retry_after(credential_id, self._clock())
+        if retry_after is not None:
+            raise RateLimited(retry_after=retry_after)
 
     async def fleet_for(self, allowed: frozenset[str], fleet_id: str) -> FleetSettings:
         """The fleet, when it exists (404 first: fleet ids are not secret) and is allowed (403)."""

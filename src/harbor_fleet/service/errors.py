@@ -43,6 +43,7 @@ VehicleNotFound = _error("VehicleNotFound", 404, "vehicle_not_found", "no such v
 FleetForbidden = _error("FleetForbidden", 403, "fleet_forbidden", "this credential is not allowed for this fleet")
 MalformedJson = _error("MalformedJson", 400, "malformed_json", "the body is not valid JSON")
 InvalidQuery = _error("InvalidQuery", 400, "invalid_query", "a query parameter is invalid")
+RateLimited = _error("RateLimited", 429, "rate_limited", "too many requests for this credential; slow down")
 Overloaded = _error("Overloaded", 503, "overloaded", "the service is busy; retry shortly")
 BodyTooLarge = _error("BodyTooLarge", 413, "body_too_large", "the body is larger than 1 MiB")
 UnsupportedMediaType = _error(
