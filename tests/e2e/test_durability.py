@@ -27,9 +27,7 @@ def kill_embedded_postgres(data_dir: Path) -> None:
     psutil.wait_procs(victims, timeout=10)
 
 
-async def client(
-    url: str, key: dict, number: int, acknowledged: list[tuple[str, str]], enough: asyncio.Event
-) -> None:
+async def client(url: str, key: dict, number: int, acknowledged: list[tuple[str, str]], enough: asyncio.Event) -> None:
     async with httpx2.AsyncClient(base_url=url, timeout=10) as http:
         sent = 0
         while True:

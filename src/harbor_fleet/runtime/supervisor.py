@@ -112,8 +112,12 @@ class Supervisor:
             try:
                 await child.target(lambda: self._mark_ready(child))
             except asyncio.CancelledError:
-                child.state = ChildState.STOPPED
-                raise
+                if _being_cancelled():
+                    child.state = ChildState.STOPPED
+                    raise
+                log.exception(
+                    "child ended by a stray cancellation", extra={"supervisor": self._name, "child": child.name}
+                )
             except Exception:
                 log.exception("child crashed", extra={"supervisor": self._name, "child": child.name})
             else:
@@ -138,3 +142,9 @@ class Supervisor:
             await asyncio.sleep(self._policy.park_seconds)  # the cool-down, not synchronisation
             child.crashes.clear()
         self._on_restart(child.name)
+
+
+def _being_cancelled() -> bool:
+    """True when this task itself is being cancelled (not a child awaiting something cancelled)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
