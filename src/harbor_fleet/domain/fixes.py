@@ -6,6 +6,7 @@ Validation collects every problem, so a partner learns all that is wrong with a 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from harbor_fleet.domain.ids import is_identifier
 from harbor_fleet.domain.times import MICROS, parse_instant
@@ -13,9 +14,9 @@ from harbor_fleet.domain.times import MICROS, parse_instant
 MAX_FIXES_PER_REQUEST = 1000
 MAX_JSON_DEPTH = 32
 FUTURE_TOLERANCE_MICROS = 60 * MICROS
-_FIX_FIELDS = frozenset({"vehicle_id", "lat", "lng", "recorded_at", "speed_kmh", "heading_deg", "accuracy_m"})
+FIX_FIELDS = frozenset({"vehicle_id", "lat", "lng", "recorded_at", "speed_kmh", "heading_deg", "accuracy_m"})
 # Field name -> (lowest allowed, highest allowed, whether the highest is excluded).
-_RANGES: dict[str, tuple[float, float, bool]] = {
+RANGES: dict[str, tuple[float, float, bool]] = {
     "lat": (-90.0, 90.0, False),
     "lng": (-180.0, 180.0, False),
     "speed_kmh": (0.0, 2000.0, False),
@@ -24,8 +25,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Fix:
+class Fix(NamedTuple):
     vehicle_id: str
     recorded_at: int  # microseconds since the Unix epoch
     lat: float
@@ -48,6 +48,9 @@ class TimeWindow:
 
     oldest: int
     newest: int
+
+    def contains(self, instant: int) -> bool:
+        return self.oldest <= instant <= self.newest
 
     @classmethod
     def at(cls, now: int, retention_days: int) -> "TimeWindow":
@@ -119,11 +122,11 @@ def _fix_problems(item: Mapping[str, object], window: TimeWindow) -> list[tuple[
     problems: list[tuple[str, str]] = []
     for key, value in item.items():
         _check_depth(value, 4)
-        if key not in _FIX_FIELDS:
+        if key not in FIX_FIELDS:
             problems.append((_clip(key), f"unknown field {_quote(key)}"))
     if not is_identifier(item.get("vehicle_id")):
         problems.append(("vehicle_id", "required: 1-64 characters of A-Z a-z 0-9 . _ : -, starting alphanumeric"))
-    for field, (low, high, high_excluded) in _RANGES.items():
+    for field, (low, high, high_excluded) in RANGES.items():
         message = _number_problem(item.get(field, None), field in ("lat", "lng"), low, high, high_excluded)
         if message:
             problems.append((field, message))

@@ -2,7 +2,8 @@
 
 import re
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+IDENTIFIER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
 def is_identifier(value: object) -> bool:

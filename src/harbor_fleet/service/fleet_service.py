@@ -4,8 +4,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import msgspec
-
 from harbor_fleet.adapters.postgres.store import PostgresStore, StoreUnavailable
 from harbor_fleet.adapters.postgres.writer import (
     GroupCommitWriter,
@@ -13,7 +11,7 @@ from harbor_fleet.adapters.postgres.writer import (
     WriteFailed,
     WriterOverloaded,
 )
-from harbor_fleet.domain.fixes import Fix, FixError, TimeWindow, TooDeep, parse_body
+from harbor_fleet.domain.fixes import Fix, FixError, TimeWindow
 from harbor_fleet.domain.fleet import FleetSettings, FleetState
 from harbor_fleet.domain.ids import is_identifier
 from harbor_fleet.domain.times import MICROS
@@ -21,16 +19,14 @@ from harbor_fleet.runtime.trackers import Trackers
 from harbor_fleet.service.credentials import Credentials
 from harbor_fleet.service.errors import (
     InvalidFixes,
-    MalformedJson,
     Overloaded,
     ServiceError,
     Unavailable,
     VehicleNotFound,
 )
+from harbor_fleet.service.ingest_body import decode_fixes
 from harbor_fleet.service.status import StatusRenderer
 
-# float_hook keeps an overflowing number as inf (a 422 on its field) instead of failing the document.
-_decoder = msgspec.json.Decoder(float_hook=float)
 CATCH_UP_SECONDS = 0.5
 
 
@@ -84,18 +80,7 @@ class FleetService:
         return Accepted(outcome.accepted, outcome.duplicates + len(fixes) - len(unique))
 
     def _parse(self, fleet: FleetSettings, body: bytes) -> list[Fix]:
-        try:
-            document = _decoder.decode(body)
-        except (msgspec.DecodeError, RecursionError) as error:
-            raise MalformedJson(f"the body is not valid JSON: {error}") from error
-        window = TimeWindow.at(self.now_micros(), fleet.retention_days)
-        try:
-            parsed = parse_body(document, window)
-        except TooDeep as error:
-            raise MalformedJson("the body nests deeper than 32 levels") from error
-        if parsed and isinstance(parsed[0], FixError):
-            raise InvalidFixes(parsed)
-        return parsed  # type: ignore[return-value]
+        return decode_fixes(body, TimeWindow.at(self.now_micros(), fleet.retention_days))
 
     # Status
 

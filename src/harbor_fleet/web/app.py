@@ -17,13 +17,16 @@ from harbor_fleet.service.errors import ServiceError, Unavailable
 from harbor_fleet.settings import Settings, load_settings
 from harbor_fleet.web import ops
 from harbor_fleet.web.api import Api
+from harbor_fleet.web.call import error_reply, service_error_reply
+from harbor_fleet.web.fast import DirectApi
 from harbor_fleet.web.middleware import RequestId
-from harbor_fleet.web.responses import error_response, service_error_response
+from harbor_fleet.web.responses import endpoint, to_response
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> DirectApi:
+    """The service as an ASGI app. The running Application is `app.state.api.app` once started."""
     api = Api()
 
     @asynccontextmanager
@@ -37,9 +40,9 @@ def create_app(settings: Settings) -> Starlette:
 
     fleet = "/api/v1/fleets/{fleet_id}"
     routes = [
-        Route(f"{fleet}/positions", api.ingest, methods=["POST"]),
-        Route(f"{fleet}/status", api.status, methods=["GET"]),
-        Route(f"{fleet}/vehicles/{{vehicle_id}}/track", api.track, methods=["GET"]),
+        Route(f"{fleet}/positions", endpoint(api.ingest), methods=["POST"]),
+        Route(f"{fleet}/status", endpoint(api.status), methods=["GET"]),
+        Route(f"{fleet}/vehicles/{{vehicle_id}}/track", endpoint(api.track), methods=["GET"]),
         Route("/health", ops.health, methods=["GET"]),
         Route("/ready", ops.ready_endpoint(api), methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
@@ -56,22 +59,22 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=handlers,
         lifespan=lifespan,
     )
-    app.state.api = api  # the running Application is `app.state.api.app` (tests and tools reach it here)
-    return app
+    app.state.api = api
+    return DirectApi(api, app, app.state)
 
 
-def create_app_from_env() -> Starlette:
+def create_app_from_env() -> DirectApi:
     """The factory `serve` hands to uvicorn (each worker process builds its own)."""
     return create_app(load_settings())
 
 
 async def _service_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ServiceError)
-    return service_error_response(error)
+    return to_response(service_error_reply(error))
 
 
 async def _store_unavailable(request: Request, error: Exception) -> Response:
-    return service_error_response(Unavailable(retry_after=1))
+    return to_response(service_error_reply(Unavailable(retry_after=1)))
 
 
 _HTTP_CODES = {404: ("not_found", "no such path"), 405: ("method_not_allowed", "method not allowed on this path")}
@@ -80,9 +83,9 @@ _HTTP_CODES = {404: ("not_found", "no such path"), 405: ("method_not_allowed", "
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     code, message = _HTTP_CODES.get(error.status_code, ("http_error", str(error.detail)))
-    return error_response(error.status_code, code, message, headers=error.headers)
+    return to_response(error_reply(error.status_code, code, message, headers=dict(error.headers or {})))
 
 
 async def _internal_error(request: Request, error: Exception) -> Response:
     log.error("unhandled error", exc_info=error)
-    return error_response(500, "internal_error", "something went wrong on our side")
+    return to_response(error_reply(500, "internal_error", "something went wrong on our side"))

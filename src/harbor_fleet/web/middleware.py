@@ -1,16 +1,28 @@
 """Request ids: every HTTP response carries X-Request-ID (the caller's when valid, else a new one),
 and every log line of the request carries it too."""
 
+import itertools
 import secrets
+from collections.abc import Iterable
 
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from harbor_fleet.logs import REQUEST_ID
+
 _HEADER = b"x-request-id"
+# Unique without a system call per request: a random prefix per process, then a counter.
+_PREFIX = secrets.token_hex(8)
+_COUNTER = itertools.count(1)
 
 
 def _valid(value: bytes) -> bool:
     return 0 < len(value) <= 128 and all(0x20 < byte < 0x7F for byte in value)
+
+
+def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The caller's X-Request-ID when it is up to 128 printable ASCII characters, else a new one."""
+    given = next((value for name, value in headers if name == _HEADER), b"")
+    return given if _valid(given) else f"{_PREFIX}-{next(_COUNTER):x}".encode()
 
 
 class RequestId:
@@ -21,15 +33,12 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = next((value for name, value in scope["headers"] if name == _HEADER), b"")
-        if not _valid(request_id):
-            request_id = secrets.token_hex(16).encode()
-        scope.setdefault("state", {})["request_id"] = request_id.decode()
+        request_id = request_id_of(scope["headers"])
+        REQUEST_ID.set(request_id.decode())
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), (_HEADER, request_id)]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id.decode()):
-            await self.app(scope, receive, send_with_id)
+        await self.app(scope, receive, send_with_id)

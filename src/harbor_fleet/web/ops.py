@@ -1,5 +1,6 @@
 """Operations endpoints: /health (alive), /ready (database, schema, bus), /metrics."""
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -8,26 +9,27 @@ from starlette.responses import Response
 
 from harbor_fleet.adapters.postgres.migrations import REQUIRED_VERSION
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
-from harbor_fleet.web.responses import error_response, json_response
+from harbor_fleet.web.call import error_reply, json_reply
+from harbor_fleet.web.responses import to_response
 
 if TYPE_CHECKING:
     from harbor_fleet.web.api import Api
 
 
 async def health(request: Request) -> Response:
-    return json_response({"status": "ok"})
+    return to_response(json_reply({"status": "ok"}))
 
 
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-def ready_endpoint(api: "Api"):  # type: ignore[no-untyped-def]
+def ready_endpoint(api: "Api") -> Callable[[Request], Awaitable[Response]]:
     async def ready(request: Request) -> Response:
         checks = await _checks(api)
         if all(value == "ok" for value in checks.values()):
-            return json_response({"status": "ready", "checks": checks})
-        return error_response(503, "not_ready", "a dependency is not ready", {"checks": checks})
+            return to_response(json_reply({"status": "ready", "checks": checks}))
+        return to_response(error_reply(503, "not_ready", "a dependency is not ready", {"checks": checks}))
 
     return ready
 

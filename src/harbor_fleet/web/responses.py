@@ -1,30 +1,28 @@
-"""JSON responses and the error body every non-2xx answer carries (DESIGN 2)."""
+"""Replies as Starlette responses, for the routes and error handlers Starlette serves."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable
 
-import msgspec
+from starlette.requests import Request
 from starlette.responses import Response
 
-from harbor_fleet.service.errors import ServiceError
-
-_encoder = msgspec.json.Encoder()
+from harbor_fleet.web.call import Call, Reply, header_dict, read_limited
 
 
-def json_response(content: object, status_code: int = 200, media_type: str = "application/json") -> Response:
-    return Response(_encoder.encode(content), status_code, media_type=media_type)
+def to_response(reply: Reply) -> Response:
+    return Response(reply.body, reply.status, headers=reply.headers, media_type=reply.content_type)
 
 
-def error_response(
-    status_code: int,
-    code: str,
-    message: str,
-    extra: dict[str, object] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    body = {"error": {"code": code, "message": message, **(extra or {})}}
-    return Response(_encoder.encode(body), status_code, headers=headers, media_type="application/json")
+def endpoint(handler: Callable[[Call], Awaitable[Reply]]) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint around an API handler (the direct ASGI path serves the same handler)."""
 
+    async def serve(request: Request) -> Response:
+        async def chunk() -> tuple[bytes, bool]:
+            message = await request.receive()
+            return message.get("body", b""), message.get("more_body", False)
 
-def service_error_response(error: ServiceError) -> Response:
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
-    return error_response(error.status, error.code, str(error), error.extra(), headers)
+        headers = header_dict(request.scope["headers"])
+        read = lambda: read_limited(chunk, headers.get("content-length"))  # noqa: E731
+        call = Call(dict(request.path_params), headers, request.scope["query_string"], read)
+        return to_response(await handler(call))
+
+    return serve

@@ -1,16 +1,14 @@
 """Track pages as JSON or as a GeoJSON Feature with a LineString (DESIGN 2.8)."""
 
-from starlette.responses import Response
-
 from harbor_fleet.domain.times import format_micros
 from harbor_fleet.service.fleet_service import TrackPage
-from harbor_fleet.web.responses import json_response
+from harbor_fleet.web.call import Reply, json_reply
 
 
-def render_track(fleet_id: str, vehicle_id: str, page: TrackPage, geojson: bool) -> Response:
+def render_track(fleet_id: str, vehicle_id: str, page: TrackPage, geojson: bool) -> Reply:
     next_from = None if page.next_from is None else format_micros(page.next_from)
     if geojson:
-        return json_response(_feature(fleet_id, vehicle_id, page, next_from), media_type="application/geo+json")
+        return json_reply(_feature(fleet_id, vehicle_id, page, next_from), content_type="application/geo+json")
     fixes = [
         {
             "recorded_at": format_micros(fix.recorded_at),
@@ -22,7 +20,7 @@ def render_track(fleet_id: str, vehicle_id: str, page: TrackPage, geojson: bool)
         }
         for fix in page.fixes
     ]
-    return json_response({"fleet_id": fleet_id, "vehicle_id": vehicle_id, "fixes": fixes, "next_from": next_from})
+    return json_reply({"fleet_id": fleet_id, "vehicle_id": vehicle_id, "fixes": fixes, "next_from": next_from})
 
 
 def _feature(fleet_id: str, vehicle_id: str, page: TrackPage, next_from: str | None) -> dict[str, object]:

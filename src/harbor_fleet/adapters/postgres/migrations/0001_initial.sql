@@ -8,7 +8,8 @@ CREATE TABLE fleets (
     max_vehicles    integer NOT NULL DEFAULT 10000 CHECK (max_vehicles >= 1),
     seq             bigint  NOT NULL DEFAULT 0,   -- the fleet's last event sequence number
     vehicle_count   integer NOT NULL DEFAULT 0,
-    created_at      timestamptz NOT NULL DEFAULT now()
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT vehicle_cap CHECK (vehicle_count <= max_vehicles)
 );
 
 -- Partner keys sign ingest requests. The secret must verify HMACs, so it is kept as issued;
