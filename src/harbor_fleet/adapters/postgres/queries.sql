@@ -78,9 +78,8 @@ WITH input AS (
     SELECT i.*, f.seq + row_number() OVER (PARTITION BY i.fleet_id ORDER BY i.ord) AS seq
     FROM input i JOIN inserted USING (fleet_id, vehicle_id, recorded_at) JOIN fleets f USING (fleet_id)
 ), logged AS (
-    INSERT INTO events (fleet_id, seq, type, vehicle_id, recorded_at, lat, lng, speed_kmh, heading_deg, accuracy_m)
-    SELECT fleet_id, seq, 'position', vehicle_id, recorded_at, lat, lng, speed_kmh, heading_deg, accuracy_m
-    FROM numbered
+    INSERT INTO events (fleet_id, seq, type, vehicle_id, recorded_at)
+    SELECT fleet_id, seq, 'position', vehicle_id, recorded_at FROM numbered
 ), latest AS (
     SELECT DISTINCT ON (fleet_id, vehicle_id) * FROM numbered ORDER BY fleet_id, vehicle_id, recorded_at DESC
 ), upserted AS (

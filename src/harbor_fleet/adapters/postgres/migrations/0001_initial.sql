@@ -1,7 +1,7 @@
 -- Fleets, credentials, vehicles (latest positions), the event log and fix history.
 
 CREATE TABLE fleets (
-    fleet_id        text PRIMARY KEY,
+    fleet_id        text COLLATE "C" PRIMARY KEY,
     name            text,
     offline_after_s integer NOT NULL DEFAULT 300 CHECK (offline_after_s BETWEEN 1 AND 86400),
     retention_days  integer NOT NULL DEFAULT 90 CHECK (retention_days >= 1),
@@ -15,36 +15,36 @@ CREATE TABLE fleets (
 -- Partner keys sign ingest requests. The secret must verify HMACs, so it is kept as issued;
 -- it is never logged or shown again.
 CREATE TABLE partner_keys (
-    key_id      text PRIMARY KEY,
+    key_id      text COLLATE "C" PRIMARY KEY,
     secret      text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     revoked_at  timestamptz
 );
 
 CREATE TABLE partner_key_fleets (
-    key_id   text NOT NULL REFERENCES partner_keys ON DELETE CASCADE,
-    fleet_id text NOT NULL REFERENCES fleets ON DELETE CASCADE,
+    key_id   text COLLATE "C" NOT NULL REFERENCES partner_keys ON DELETE CASCADE,
+    fleet_id text COLLATE "C" NOT NULL REFERENCES fleets ON DELETE CASCADE,
     PRIMARY KEY (key_id, fleet_id)
 );
 
 -- Operator tokens are stored only as their SHA-256.
 CREATE TABLE operator_tokens (
-    token_id     text PRIMARY KEY,
+    token_id     text COLLATE "C" PRIMARY KEY,
     token_sha256 bytea NOT NULL UNIQUE,
     created_at   timestamptz NOT NULL DEFAULT now(),
     revoked_at   timestamptz
 );
 
 CREATE TABLE operator_token_fleets (
-    token_id text NOT NULL REFERENCES operator_tokens ON DELETE CASCADE,
-    fleet_id text NOT NULL REFERENCES fleets ON DELETE CASCADE,
+    token_id text COLLATE "C" NOT NULL REFERENCES operator_tokens ON DELETE CASCADE,
+    fleet_id text COLLATE "C" NOT NULL REFERENCES fleets ON DELETE CASCADE,
     PRIMARY KEY (token_id, fleet_id)
 );
 
 -- Latest positions: one row per vehicle, what trackers reload and status falls back on.
 CREATE TABLE vehicles (
-    fleet_id    text NOT NULL REFERENCES fleets ON DELETE CASCADE,
-    vehicle_id  text NOT NULL,
+    fleet_id    text COLLATE "C" NOT NULL REFERENCES fleets ON DELETE CASCADE,
+    vehicle_id  text COLLATE "C" NOT NULL,
     recorded_at timestamptz NOT NULL,
     lat         double precision NOT NULL,
     lng         double precision NOT NULL,
@@ -57,10 +57,10 @@ CREATE TABLE vehicles (
 
 -- The event log: every event with its fleet seq, what a live stream's `since` replays.
 CREATE TABLE events (
-    fleet_id    text NOT NULL,
+    fleet_id    text COLLATE "C" NOT NULL,
     seq         bigint NOT NULL,
     type        text NOT NULL,
-    vehicle_id  text NOT NULL,
+    vehicle_id  text COLLATE "C" NOT NULL,
     recorded_at timestamptz,
     lat         double precision,
     lng         double precision,
@@ -75,8 +75,8 @@ CREATE TABLE events (
 -- History: every stored fix, what track reads. Partitioned by day of recorded_at so that
 -- retention drops whole partitions; the default partition takes what no day partition covers.
 CREATE TABLE fixes (
-    fleet_id    text NOT NULL,
-    vehicle_id  text NOT NULL,
+    fleet_id    text COLLATE "C" NOT NULL,
+    vehicle_id  text COLLATE "C" NOT NULL,
     recorded_at timestamptz NOT NULL,
     lat         double precision NOT NULL,
     lng         double precision NOT NULL,
