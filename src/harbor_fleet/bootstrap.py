@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from harbor_fleet.adapters.postgres import database, migrations
+from harbor_fleet.adapters.postgres import database, embedded, migrations
 from harbor_fleet.adapters.postgres.store import Pool, PostgresStore
 from harbor_fleet.adapters.postgres.writer import GroupCommitWriter
 from harbor_fleet.domain.fixes import Fix
@@ -83,6 +83,7 @@ class Application:
         await self.services.aclose()
         await self.trackers.aclose()
         await self.pool.close()
+        await asyncio.to_thread(embedded.release)
 
 
 def _loader(store: PostgresStore) -> Loader:

@@ -90,3 +90,10 @@ def test_a_token_for_several_fleets_reads_each(harbor: Harbor) -> None:
     harbor.create_fleet("b")
     token = harbor.create_token("a", "b")
     assert [harbor.status(f, token).status_code for f in ("a", "b")] == [200, 200]
+
+
+def test_head_is_answered_like_get(harbor: Harbor, creds) -> None:  # type: ignore[no-untyped-def]
+    _, token = creds
+    head = harbor.client.head("/api/v1/fleets/f1/status", headers=bearer(token))
+    assert head.status_code == 200 and head.headers["x-request-id"]
+    assert harbor.client.head("/api/v1/fleets/f1/status").status_code == 401

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 
 _START_ATTEMPTS = 20
+_handles: list[object] = []  # pgserver handles this process holds
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -39,8 +40,16 @@ def start(data_dir: Path, database: str = "harbor") -> str:
                 raise EmbeddedDatabaseError(f"embedded PostgreSQL in {pgdata} did not start: {error}") from error
             time.sleep(0.25)
     assert server is not None
+    _handles.append(server)
     _ensure_database(server, database)
     return str(server.get_uri(database))
+
+
+def release() -> None:
+    """Let go of the embedded server; the last process to let go stops it. pgserver does this at exit
+    too, but a process ended by a signal (as uvicorn ends itself after SIGTERM) never gets there."""
+    while _handles:
+        _handles.pop()._cleanup()  # type: ignore[attr-defined]
 
 
 def _mend(pgdata: Path) -> None:
