@@ -24,7 +24,7 @@ async def eventually(predicate: Callable[[], bool], timeout: float = TIMEOUT) ->
             raise AssertionError(f"condition not met within {timeout} s")
         spins += 1
         # Mostly pure yields; now and then a short wait so that timers (the park cool-down) can fire.
-        await asyncio.sleep(0 if spins % 50 else 0.001)
+        await asyncio.sleep(0 if spins % 50 else 0.001)  # a yield under the deadline above
 
 
 class FakeClock:
@@ -351,7 +351,7 @@ async def test_wait_stopped_returns_when_the_child_returns(supervisor: Superviso
 
     waiter = asyncio.create_task(supervisor.wait_stopped("a"))
     for _ in range(5):
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # yields only; the deadline is the timeout below
     assert not waiter.done()
 
     child.release.set()
