@@ -38,7 +38,8 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
             pytest.fail(f"HARBOR_REQUIRE_SERVICES=1 but PostgreSQL at {url} is unreachable: {error}")
         from harbor_fleet.adapters.postgres import embedded
 
-        _notes.append(f"PostgreSQL at {url} unreachable ({str(error).strip()}); used an embedded PostgreSQL instead")
+        reason = " ".join(str(error).split())
+        _notes.append(f"PostgreSQL at {url} unreachable ({reason}); used an embedded PostgreSQL instead")
         return embedded.start(tmp_path_factory.mktemp("embedded-pg"), database="harbor_tests")
 
 

@@ -88,7 +88,8 @@ class Application:
         await self.services.aclose()
         await self.trackers.aclose()
         await self.pool.close()
-        await asyncio.to_thread(embedded.release)
+        if self.settings.database_url is None:
+            await asyncio.to_thread(embedded.release, self.settings.data_dir)
 
 
 def _loader(store: PostgresStore) -> Loader:

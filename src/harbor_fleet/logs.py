@@ -19,6 +19,11 @@ def _add_request_id(logger: Any, method: str, event: MutableMapping[str, Any]) -
     return event
 
 
+def _drop_color_message(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event.pop("color_message", None)  # uvicorn's terminal copy of the message, with ANSI escapes
+    return event
+
+
 _SHARED: list[structlog.typing.Processor] = [
     structlog.contextvars.merge_contextvars,
     _add_request_id,
@@ -26,6 +31,7 @@ _SHARED: list[structlog.typing.Processor] = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     structlog.stdlib.ExtraAdder(),
+    _drop_color_message,
 ]
 
 

@@ -65,3 +65,19 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path) -> None:  # type: i
     assert result.returncode == 1
     assert json.loads(result.stdout)["error"]["code"] == "database_unavailable"
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_app_on_an_external_database_leaves_an_embedded_server_alone(tmp_path, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+    from helpers import running_harbor
+
+    from harbor_fleet.adapters.postgres import embedded
+
+    embedded_url = embedded.start(tmp_path)
+    try:
+        with running_harbor(database_url) as harbor:
+            assert harbor.client.get("/ready").status_code == 200
+        with psycopg.connect(embedded_url) as conn:  # still up after that app stopped
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        embedded.release(tmp_path)

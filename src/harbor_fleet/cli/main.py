@@ -35,9 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--retention-days", type=int, default=90, metavar="D")
     create.add_argument("--max-vehicles", type=int, default=10_000, metavar="N")
 
-    for noun, what in (("key", "partner key (signs ingest)"), ("token", "operator token (reads status)")):
-        actions = sub.add_parser(noun, help=f"manage {what}s").add_subparsers(dest="action", required=True)
-        issue = _command(actions, "create", f"create a {what}; its secret is printed once")
+    for noun, what, does in (("key", "partner key", "signs ingest"), ("token", "operator token", "reads status")):
+        actions = sub.add_parser(noun, help=f"manage {what}s ({does})").add_subparsers(dest="action", required=True)
+        issue = _command(actions, "create", f"create a {what} ({does}); its secret is printed once")
         issue.add_argument("--fleet", action="append", required=True, dest="fleets", metavar="F")
     return parser
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 
 _START_ATTEMPTS = 20
-_handles: list[object] = []  # pgserver handles this process holds
+_handles: dict[Path, object] = {}  # the pgserver handle this process holds, by server folder
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -27,7 +27,7 @@ def start(data_dir: Path, database: str = "harbor") -> str:
     """Start (or attach to) the embedded server in `data_dir`; returns a connection URL."""
     import pgserver  # imported late: a process using an external database never needs it
 
-    pgdata = data_dir.expanduser().resolve() / "pg"
+    pgdata = _pgdata(data_dir)
     pgdata.mkdir(parents=True, exist_ok=True)
     server = None
     for attempt in range(_START_ATTEMPTS):
@@ -40,16 +40,22 @@ def start(data_dir: Path, database: str = "harbor") -> str:
                 raise EmbeddedDatabaseError(f"embedded PostgreSQL in {pgdata} did not start: {error}") from error
             time.sleep(0.25)
     assert server is not None
-    _handles.append(server)
+    _handles[pgdata] = server
     _ensure_database(server, database)
     return str(server.get_uri(database))
 
 
-def release() -> None:
-    """Let go of the embedded server; the last process to let go stops it. pgserver does this at exit
-    too, but a process ended by a signal (as uvicorn ends itself after SIGTERM) never gets there."""
-    while _handles:
-        _handles.pop()._cleanup()  # type: ignore[attr-defined]
+def release(data_dir: Path) -> None:
+    """Let go of the embedded server in `data_dir`; the last process to let go stops it. pgserver does
+    this at exit too, but a process ended by a signal (as uvicorn ends itself after SIGTERM) never gets
+    there."""
+    server = _handles.pop(_pgdata(data_dir), None)
+    if server is not None:
+        server._cleanup()  # type: ignore[attr-defined]
+
+
+def _pgdata(data_dir: Path) -> Path:
+    return data_dir.expanduser().resolve() / "pg"
 
 
 def _mend(pgdata: Path) -> None:
