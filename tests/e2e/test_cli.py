@@ -2,9 +2,12 @@
 
 import json
 
+import psycopg
 import pytest
 
 from conftest import cli, harbor_env
+from harbor_fleet.adapters.postgres import embedded
+from helpers import running_harbor
 
 
 @pytest.fixture
@@ -68,11 +71,6 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path) -> None:  # type: i
 
 
 def test_an_app_on_an_external_database_leaves_an_embedded_server_alone(tmp_path, database_url: str) -> None:  # type: ignore[no-untyped-def]
-    import psycopg
-    from helpers import running_harbor
-
-    from harbor_fleet.adapters.postgres import embedded
-
     embedded_url = embedded.start(tmp_path)
     try:
         with running_harbor(database_url) as harbor:
