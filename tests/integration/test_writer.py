@@ -3,9 +3,10 @@ commit, seq stays gap-free, and one request's failure never fails another's."""
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from harbor_fleet.service.errors import ServiceError
-from helpers import Harbor, fix
+from helpers import Harbor, fix, running_harbor
 
 
 def ingest_concurrently(harbor: Harbor, bodies: list[tuple[str, dict]]) -> list[object]:
@@ -66,3 +67,24 @@ def test_a_failing_request_does_not_fail_the_others_in_its_batch(harbor: Harbor)
     assert sum(getattr(r, "accepted", 0) for r in results) == 30
     seqs = [row[0] for row in harbor.sql("SELECT seq FROM events ORDER BY seq")]
     assert seqs == list(range(1, 31))
+
+
+def test_two_writers_on_one_database_keep_seq_gap_free(database_url: str) -> None:
+    """Two applications (as two processes would) ingest into the same fleets at once."""
+    with running_harbor(database_url) as first, running_harbor(database_url) as second:
+        for fleet_id in ("a", "b"):
+            first.create_fleet(fleet_id)
+        shared = [fix("v0", seconds_ago=9)]  # sent by both: stored once
+        bodies = [
+            (fleet_id, {"fixes": [*shared, fix(f"v{n % 5}", seconds_ago=1 + n / 1000)]})
+            for n in range(200)
+            for fleet_id in ("a", "b")
+        ]
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda h: ingest_concurrently(h, bodies), (first, second)))
+    accepted = sum(r.accepted for batch in results for r in batch)  # type: ignore[attr-defined]
+    assert accepted == 2 * (200 + 1)  # each distinct fix once, whichever process stored it
+    for fleet_id in ("a", "b"):
+        seqs = [row[0] for row in first.sql("SELECT seq FROM events WHERE fleet_id = %s ORDER BY seq", fleet_id)]
+        assert seqs == list(range(1, 202))
+        assert first.sql("SELECT count(*) FROM fixes WHERE fleet_id = %s", fleet_id) == [(201,)]
