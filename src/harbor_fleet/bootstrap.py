@@ -6,9 +6,10 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 from harbor_fleet.adapters.postgres import database, embedded, migrations
-from harbor_fleet.adapters.postgres.store import Pool, PostgresStore
+from harbor_fleet.adapters.postgres.store import Pool, PostgresStore, StoreUnavailable
 from harbor_fleet.adapters.postgres.writer import GroupCommitWriter
 from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.rate_limit import RateLimiter
@@ -70,6 +71,8 @@ class Application:
         )
         services = Supervisor("services", RestartPolicy(max_restarts=10, window=10.0, park_seconds=1.0))
         services.start_child("writer", _started_then(writer.run))
+        resync = partial(trackers.resync_forever, _seqs_or_none(store), settings.tracker_resync_seconds)
+        services.start_child("tracker-resync", _started_then(resync))
         service = FleetService(store, writer, trackers, credentials)
         # What start-up allocated lives as long as the process: keep it out of the collector's full
         # passes, which otherwise walk it all and stall every request for milliseconds.
@@ -98,6 +101,18 @@ def _loader(store: PostgresStore) -> Loader:
         return snapshot.seq, snapshot.positions
 
     return load
+
+
+def _seqs_or_none(store: PostgresStore) -> Callable[[list[str]], Awaitable[dict[str, int]]]:
+    """Committed seqs, or none while the database is unreachable (the next period tries again)."""
+
+    async def committed_seqs(fleet_ids: list[str]) -> dict[str, int]:
+        try:
+            return await store.committed_seqs(fleet_ids)
+        except StoreUnavailable:
+            return {}
+
+    return committed_seqs
 
 
 def _started_then(run: Callable[[], Awaitable[None]]) -> ChildTarget:

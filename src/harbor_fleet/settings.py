@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     tracker_max_restarts: int = Field(default=3, ge=0)
     tracker_restart_window: float = Field(default=5.0, gt=0)
     tracker_park_seconds: float = Field(default=30.0, gt=0)
+    # How often trackers are checked against PostgreSQL and reloaded when behind (e.g. fixes ingested
+    # by another process before a shared bus carries them).
+    tracker_resync_seconds: float = Field(default=1.0, gt=0)
 
     # Requests a second per partner key and per operator token, with bursts; 0 turns a limit off.
     # Counted per process: with several workers the effective limit is that many times higher.

@@ -58,3 +58,16 @@ def test_a_tracker_past_its_restart_limit_is_parked_and_served_from_postgres(dat
         assert [v["vehicle_id"] for v in status.json()["vehicles"]] == ["v1", "v2", "v9"]
         assert status.json()["seq"] == 3
         assert harbor.status("b", token).status_code == 200
+
+
+def test_status_follows_fixes_ingested_by_another_process(database_url: str) -> None:
+    with (
+        running_harbor(database_url, tracker_resync_seconds=0.05) as writer_side,
+        running_harbor(database_url, tracker_resync_seconds=0.05) as reader_side,
+    ):
+        writer_side.create_fleet("a")
+        key, token = writer_side.create_key("a"), writer_side.create_token("a")
+        assert reader_side.status("a", token).json()["vehicles"] == []  # its tracker starts, empty
+        assert writer_side.ingest("a", key, {"fixes": [fix("v1", seconds_ago=1)]}).status_code == 202
+        eventually(lambda: reader_side.status("a", token).json()["seq"] == 1)
+        assert [v["vehicle_id"] for v in reader_side.status("a", token).json()["vehicles"]] == ["v1"]

@@ -1,5 +1,8 @@
 """Trackers by fleet, started on demand (only for fleets that exist) under one supervisor."""
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.runtime.supervisor import ChildState, RestartPolicy, Supervisor
@@ -53,6 +56,20 @@ class Trackers:
     async def aclose(self) -> None:
         await self._supervisor.aclose()
         self._trackers.clear()
+
+    async def resync_forever(
+        self, committed_seqs: Callable[[list[str]], Awaitable[dict[str, int]]], every: float
+    ) -> None:
+        """Every `every` seconds, reload the trackers that PostgreSQL shows behind: fleets written by
+        other processes, or events this process never heard of. A safety net under the event stream."""
+        while True:
+            await asyncio.sleep(every)  # a period, not synchronisation
+            held = {fid: t.state.seq for fid, t in self._trackers.items() if t.state is not None}
+            if not held:
+                continue
+            for fleet_id, seq in (await committed_seqs(list(held))).items():
+                if seq > max(held[fleet_id], self.committed_seq(fleet_id)):
+                    self.tell(fleet_id, Reload())
 
     def _count_restart(self, fleet_id: str) -> None:
         self.restarts += 1

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.bootstrap import Application
+from harbor_fleet.logs import configure_logging
 from harbor_fleet.service.errors import ServiceError, Unavailable
 from harbor_fleet.settings import Settings, load_settings
 from harbor_fleet.web import ops
@@ -64,8 +65,10 @@ def create_app(settings: Settings) -> DirectApi:
 
 
 def create_app_from_env() -> DirectApi:
-    """The factory `serve` hands to uvicorn (each worker process builds its own)."""
-    return create_app(load_settings())
+    """The factory `serve` hands to uvicorn (each worker process builds its own, logging included)."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 async def _service_error(request: Request, error: Exception) -> Response:

@@ -37,6 +37,9 @@ GROUP BY t.token_id;
 -- name: fleet_seq
 SELECT seq FROM fleets WHERE fleet_id = %(fleet_id)s;
 
+-- name: fleet_seqs
+SELECT fleet_id, seq FROM fleets WHERE fleet_id = ANY(%(fleet_ids)s);
+
 -- name: latest_positions
 SELECT vehicle_id, recorded_at, lat, lng, speed_kmh, heading_deg, accuracy_m
 FROM vehicles WHERE fleet_id = %(fleet_id)s;

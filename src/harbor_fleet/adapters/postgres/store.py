@@ -130,6 +130,10 @@ class PostgresStore:
             positions = [_fix(row) for row in await cursor.fetchall()]
         return FleetSnapshot(int(row[0]) if row else 0, positions)
 
+    async def committed_seqs(self, fleet_ids: list[str]) -> dict[str, int]:
+        """Each fleet's current seq, as committed."""
+        return {str(fid): int(seq) for fid, seq in await self._fetch("fleet_seqs", {"fleet_ids": fleet_ids})}
+
     async def vehicle_exists(self, fleet_id: str, vehicle_id: str) -> bool:
         return bool(await self._fetch("vehicle_exists", {"fleet_id": fleet_id, "vehicle_id": vehicle_id}))
 
