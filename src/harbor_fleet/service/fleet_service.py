@@ -1,7 +1,7 @@
-"""The fleet service: ingest, status and track, and the commands that create fleets and credentials."""
+"""The fleet service: ingest, status and track (admin.py has the commands that create things)."""
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from harbor_fleet.adapters.postgres.store import PostgresStore, StoreUnavailable
@@ -10,6 +10,7 @@ from harbor_fleet.adapters.postgres.writer import (
     VehicleCapReached,
     WriteFailed,
     WriterOverloaded,
+    Written,
 )
 from harbor_fleet.domain.fixes import Fix, FixError, TimeWindow
 from harbor_fleet.domain.fleet import FleetSettings, FleetState
@@ -28,12 +29,6 @@ from harbor_fleet.service.ingest_body import decode_fixes
 from harbor_fleet.service.status import StatusRenderer
 
 CATCH_UP_SECONDS = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    accepted: int
-    duplicates: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +58,11 @@ class FleetService:
 
     # Ingest
 
-    async def ingest(self, fleet: FleetSettings, body: bytes) -> Accepted:
-        fixes = self._parse(fleet, body)
-        unique, indices = _first_occurrences(fixes)
+    async def ingest(self, fleet: FleetSettings, body: bytes) -> Written:
+        """Store the body's fixes; the answer counts repeats (in the request or stored) as duplicates."""
+        fixes = decode_fixes(body, TimeWindow.at(self.now_micros(), fleet.retention_days))
         try:
-            outcome = await self._writer.write(fleet.fleet_id, unique)
+            outcome = await self._writer.write(fleet.fleet_id, fixes)
         except WriterOverloaded as error:
             raise Overloaded(retry_after=1) from error
         except StoreUnavailable as error:
@@ -76,11 +71,8 @@ class FleetService:
             raise ServiceError from error
         if isinstance(outcome, VehicleCapReached):
             message = f"the fleet has reached its limit of {outcome.max_vehicles} vehicles"
-            raise InvalidFixes([FixError(indices[outcome.index], "vehicle_id", message)])
-        return Accepted(outcome.accepted, outcome.duplicates + len(fixes) - len(unique))
-
-    def _parse(self, fleet: FleetSettings, body: bytes) -> list[Fix]:
-        return decode_fixes(body, TimeWindow.at(self.now_micros(), fleet.retention_days))
+            raise InvalidFixes([FixError(outcome.index, "vehicle_id", message)])
+        return outcome
 
     # Status
 
@@ -116,16 +108,3 @@ class FleetService:
         next_from = fixes[limit].recorded_at if len(fixes) > limit else None
         return TrackPage(fixes[:limit], next_from)
 
-
-def _first_occurrences(fixes: Sequence[Fix]) -> tuple[list[Fix], list[int]]:
-    """The fixes without repeats of an earlier fix of the request, and each one's original index."""
-    seen: set[tuple[str, int]] = set()
-    unique: list[Fix] = []
-    indices: list[int] = []
-    for index, fix in enumerate(fixes):
-        key = (fix.vehicle_id, fix.recorded_at)
-        if key not in seen:
-            seen.add(key)
-            unique.append(fix)
-            indices.append(index)
-    return unique, indices

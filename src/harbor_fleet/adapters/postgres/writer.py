@@ -65,7 +65,7 @@ class GroupCommitWriter:
         self._closing = False
 
     async def write(self, fleet_id: str, fixes: Sequence[Fix]) -> WriteOutcome:
-        """Store `fixes` (already deduplicated within the request); returns once committed."""
+        """Store `fixes`; returns once committed (repeats of a fix count as duplicates)."""
         if self._closing:
             raise StoreUnavailable("the writer is shutting down")
         if self._pending_fixes + len(fixes) > self._max_pending:
