@@ -249,3 +249,6 @@ def test_every_answer_carries_a_request_id(harbor: Harbor, key) -> None:  # type
     assert len(generated.headers["x-request-id"]) >= 16
     too_long = harbor.ingest("f1", key, b"{bad", **{"x-request-id": "x" * 129})
     assert too_long.headers["x-request-id"] != "x" * 129
+    longest = harbor.ingest("f1", key, b"{bad", **{"x-request-id": "order 7/" + "y" * 120})
+    assert longest.headers["x-request-id"] == "order 7/" + "y" * 120  # printable ASCII, spaces included
+    assert harbor.client.get("/health", headers={"x-request-id": "abc"}).headers["x-request-id"] == "abc"

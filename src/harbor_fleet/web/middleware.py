@@ -16,7 +16,7 @@ _COUNTER = itertools.count(1)
 
 
 def _valid(value: bytes) -> bool:
-    return 0 < len(value) <= 128 and all(0x20 < byte < 0x7F for byte in value)
+    return 0 < len(value) <= 128 and all(0x20 <= byte < 0x7F for byte in value)
 
 
 def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
