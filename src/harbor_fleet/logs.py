@@ -35,7 +35,7 @@ _SHARED: list[structlog.typing.Processor] = [
 ]
 
 
-def configure_logging(level: str = "info") -> None:
+def configure_logging(level: str = "info", access_log: bool = False) -> None:
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED,
         processors=[
@@ -53,6 +53,7 @@ def configure_logging(level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = not access_log
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

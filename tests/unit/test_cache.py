@@ -52,3 +52,39 @@ async def test_the_cache_is_bounded(clock: list[float]) -> None:
     for n in range(50):
         await cache.get(f"k{n}")
     assert len(cache._entries) <= 10
+
+
+async def test_concurrent_misses_of_one_key_share_one_read(clock: list[float]) -> None:
+    import asyncio
+
+    release = asyncio.Event()
+
+    class Slow(Source):
+        async def load(self, key: str) -> str | None:
+            self.reads += 1
+            await release.wait()
+            return "v"
+
+    source = Slow()
+    cache = ReadThrough(source.load, ttl=1.0, clock=lambda: clock[0])
+    waiters = [asyncio.ensure_future(cache.get("k")) for _ in range(20)]
+    await asyncio.sleep(0)  # a yield: let every waiter reach the cache (the gather below has a deadline)
+    release.set()
+    async with asyncio.timeout(5):
+        assert await asyncio.gather(*waiters) == ["v"] * 20
+    assert source.reads == 1
+
+
+async def test_a_failed_read_fails_its_waiters_and_the_next_get_reads_again(clock: list[float]) -> None:
+    class Failing(Source):
+        async def load(self, key: str) -> str | None:
+            self.reads += 1
+            if self.reads == 1:
+                raise ConnectionError("down")
+            return "v"
+
+    source = Failing()
+    cache = ReadThrough(source.load, ttl=1.0, clock=lambda: clock[0])
+    with pytest.raises(ConnectionError):
+        await cache.get("k")
+    assert await cache.get("k") == "v"

@@ -48,7 +48,7 @@ def serve(args: argparse.Namespace) -> int:
         value = getattr(settings, name)
         if value is not None:
             os.environ[f"HARBOR_{name.upper()}"] = str(value)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.access_log)
     uvicorn.run(
         "harbor_fleet.web.app:create_app_from_env",
         factory=True,

@@ -67,7 +67,7 @@ def create_app(settings: Settings) -> DirectApi:
 def create_app_from_env() -> DirectApi:
     """The factory `serve` hands to uvicorn (each worker process builds its own, logging included)."""
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.access_log)
     return create_app(settings)
 
 
