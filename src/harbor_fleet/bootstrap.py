@@ -8,17 +8,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
+from harbor_fleet.adapters.bus.base import Bus, fleet_topic
+from harbor_fleet.adapters.bus.memory import MemoryBus
 from harbor_fleet.adapters.postgres import database, embedded, migrations
 from harbor_fleet.adapters.postgres.store import Pool, PostgresStore, StoreUnavailable
 from harbor_fleet.adapters.postgres.writer import GroupCommitWriter
 from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.rate_limit import RateLimiter
+from harbor_fleet.runtime.live import LiveSessions
 from harbor_fleet.runtime.supervisor import ChildTarget, RestartPolicy, Started, Supervisor
 from harbor_fleet.runtime.tracker import Loader
 from harbor_fleet.runtime.trackers import Trackers
 from harbor_fleet.service.admin import Admin
 from harbor_fleet.service.credentials import Credentials
+from harbor_fleet.service.feed import feed
 from harbor_fleet.service.fleet_service import FleetService
+from harbor_fleet.service.frames import encode_batch
+from harbor_fleet.service.live import LiveService
 from harbor_fleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,8 +53,11 @@ class Application:
     trackers: Trackers
     writer: GroupCommitWriter
     service: FleetService
+    live: LiveService
+    live_sessions: LiveSessions
     admin: Admin
     services: Supervisor
+    bus: Bus
 
     @classmethod
     async def start(cls, settings: Settings) -> "Application":
@@ -62,23 +71,28 @@ class Application:
         limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         credentials = Credentials(store, settings.credential_cache_seconds, limiter)
         trackers = Trackers(_loader(store), policy, settings.tracker_mailbox_size)
+        bus = MemoryBus()
+        await bus.start()
+        sessions = LiveSessions(settings.live_max_backlog, settings.live_max_per_token)
         writer = GroupCommitWriter(
             url,
             max_batch_fixes=settings.writer_max_batch_fixes,
             max_pending_fixes=settings.writer_max_pending_fixes,
-            on_commit=trackers.committed,
+            on_commit=_publisher(trackers, bus),
             on_uncertain=trackers.uncertain,
         )
         services = Supervisor("services", RestartPolicy(max_restarts=10, window=10.0, park_seconds=1.0))
         services.start_child("writer", _started_then(writer.run))
+        services.start_child("bus-feed", _started_then(partial(feed, bus, trackers, sessions)))
         resync = partial(trackers.resync_forever, _seqs_or_none(store), settings.tracker_resync_seconds)
         services.start_child("tracker-resync", _started_then(resync))
         service = FleetService(store, writer, trackers, credentials)
+        live = LiveService(service, store, sessions)
         # What start-up allocated lives as long as the process: keep it out of the collector's full
         # passes, which otherwise walk it all and stall every request for milliseconds.
         gc.collect()
         gc.freeze()
-        return cls(settings, url, pool, store, trackers, writer, service, Admin(store), services)
+        return cls(settings, url, pool, store, trackers, writer, service, live, sessions, Admin(store), services, bus)
 
     async def stop(self) -> None:
         """Reverse order: flush the writer, stop trackers, close the pool."""
@@ -89,6 +103,7 @@ class Application:
         except TimeoutError:
             log.error("writer did not drain in time")
         await self.services.aclose()
+        await self.bus.stop()
         await self.trackers.aclose()
         await self.pool.close()
         if self.settings.database_url is None:
@@ -101,6 +116,16 @@ def _loader(store: PostgresStore) -> Loader:
         return snapshot.seq, snapshot.positions
 
     return load
+
+
+def _publisher(trackers: Trackers, bus: Bus) -> Callable[[str, list[tuple[int, Fix]]], Awaitable[None]]:
+    """What the writer does after each commit, before it answers: note the seq, publish the events."""
+
+    async def committed(fleet_id: str, events: list[tuple[int, Fix]]) -> None:
+        trackers.note_committed(fleet_id, events[-1][0])
+        await bus.publish(fleet_topic(fleet_id), encode_batch(events))
+
+    return committed
 
 
 def _seqs_or_none(store: PostgresStore) -> Callable[[list[str]], Awaitable[dict[str, int]]]:

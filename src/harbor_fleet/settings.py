@@ -16,8 +16,13 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     db_pool_size: int = Field(default=8, ge=1, le=200)
 
-    # Bus between the writer and trackers (and, later, other processes).
-    pubsub: str = "memory"
+    # Bus between the writer and trackers and live sessions (and, later, other processes).
+    pubsub: Literal["memory"] = "memory"
+
+    # Live stream: frames a client may fall behind by before it gets a fresh snapshot instead, and
+    # live connections per operator token.
+    live_max_backlog: int = Field(default=1000, ge=1)
+    live_max_per_token: int = Field(default=100, ge=1)
 
     # Web server.
     host: str = "127.0.0.1"

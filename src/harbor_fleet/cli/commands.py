@@ -57,6 +57,7 @@ def serve(args: argparse.Namespace) -> int:
         workers=settings.workers,
         loop="uvloop",
         http="httptools",
+        ws="websockets-sansio",
         lifespan="on",
         access_log=settings.access_log,
         log_config=None,

@@ -33,17 +33,24 @@ class Trackers:
     def state_of(self, fleet_id: str) -> ChildState:
         return self._supervisor.state(fleet_id)
 
-    def committed(self, fleet_id: str, events: list[tuple[int, Fix]]) -> None:
-        """Called by the writer after each commit, before any request of the batch is answered."""
-        self._committed[fleet_id] = max(self._committed.get(fleet_id, 0), events[-1][0])
-        self.tell(fleet_id, Events(events))
+    def note_committed(self, fleet_id: str, seq: int) -> None:
+        """Called by the writer after each commit, before any request of the batch is answered: a read
+        on this process waits for its tracker to reach `seq` (read your own writes)."""
+        self._committed[fleet_id] = max(self._committed.get(fleet_id, 0), seq)
 
     def committed_seq(self, fleet_id: str) -> int:
         return self._committed.get(fleet_id, 0)
 
+    def apply(self, fleet_id: str, events: list[tuple[int, Fix]]) -> None:
+        """Committed events from the bus, in seq order."""
+        self.tell(fleet_id, Events(events))
+
     def uncertain(self, fleet_ids: set[str]) -> None:
         for fleet_id in fleet_ids:
             self.tell(fleet_id, Reload())
+
+    def reload_all(self) -> None:
+        self.uncertain(set(self._trackers))
 
     def tell(self, fleet_id: str, message: Message) -> None:
         tracker = self._trackers.get(fleet_id)

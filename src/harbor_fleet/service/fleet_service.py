@@ -78,6 +78,10 @@ class FleetService:
 
     async def status(self, fleet: FleetSettings) -> bytes:
         """The fleet's status as JSON: from the tracker's memory, or PostgreSQL while it (re)loads."""
+        return self._renderer.render(await self.current_state(fleet), self.now_micros())
+
+    async def current_state(self, fleet: FleetSettings) -> FleetState:
+        """Latest positions and seq, reflecting at least every commit this process made."""
         tracker = self._trackers.get(fleet)
         wanted = self._trackers.committed_seq(fleet.fleet_id)
         state = tracker.state
@@ -85,7 +89,7 @@ class FleetService:
             state = tracker.state
         if state is None or state.seq < wanted:
             state = await self._load_state(fleet)
-        return self._renderer.render(state, self.now_micros())
+        return state
 
     async def _load_state(self, fleet: FleetSettings) -> FleetState:
         try:
@@ -107,4 +111,3 @@ class FleetService:
             raise Unavailable(retry_after=1) from error
         next_from = fixes[limit].recorded_at if len(fixes) > limit else None
         return TrackPage(fixes[:limit], next_from)
-

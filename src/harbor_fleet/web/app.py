@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.bootstrap import Application
@@ -20,6 +20,7 @@ from harbor_fleet.web import ops
 from harbor_fleet.web.api import Api
 from harbor_fleet.web.call import error_reply, service_error_reply
 from harbor_fleet.web.fast import DirectApi
+from harbor_fleet.web.live import live_endpoint
 from harbor_fleet.web.middleware import RequestId
 from harbor_fleet.web.responses import endpoint, to_response
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings) -> DirectApi:
         Route(f"{fleet}/positions", endpoint(api.ingest), methods=["POST"]),
         Route(f"{fleet}/status", endpoint(api.status), methods=["GET"]),
         Route(f"{fleet}/vehicles/{{vehicle_id}}/track", endpoint(api.track), methods=["GET"]),
+        WebSocketRoute(f"{fleet}/live", live_endpoint(api)),
         Route("/health", ops.health, methods=["GET"]),
         Route("/ready", ops.ready_endpoint(api), methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),

@@ -40,6 +40,13 @@ SELECT seq FROM fleets WHERE fleet_id = %(fleet_id)s;
 -- name: fleet_seqs
 SELECT fleet_id, seq FROM fleets WHERE fleet_id = ANY(%(fleet_ids)s);
 
+-- name: position_events
+SELECT e.seq, e.vehicle_id, f.recorded_at, f.lat, f.lng, f.speed_kmh, f.heading_deg, f.accuracy_m
+FROM events e
+JOIN fixes f ON f.fleet_id = e.fleet_id AND f.vehicle_id = e.vehicle_id AND f.recorded_at = e.recorded_at
+WHERE e.fleet_id = %(fleet_id)s AND e.seq > %(after)s AND e.seq <= %(upto)s
+ORDER BY e.seq;
+
 -- name: latest_positions
 SELECT vehicle_id, recorded_at, lat, lng, speed_kmh, heading_deg, accuracy_m
 FROM vehicles WHERE fleet_id = %(fleet_id)s;

@@ -134,6 +134,15 @@ class PostgresStore:
         """Each fleet's current seq, as committed."""
         return {str(fid): int(seq) for fid, seq in await self._fetch("fleet_seqs", {"fleet_ids": fleet_ids})}
 
+    async def current_seq(self, fleet_id: str) -> int:
+        rows = await self._fetch("fleet_seq", {"fleet_id": fleet_id})
+        return int(rows[0][0]) if rows else 0
+
+    async def position_events(self, fleet_id: str, after: int, upto: int) -> list[tuple[int, Fix]]:
+        """The events with `after < seq <= upto`, each with its fix, in seq order."""
+        rows = await self._fetch("position_events", {"fleet_id": fleet_id, "after": after, "upto": upto})
+        return [(int(row[0]), _fix(row[1:])) for row in rows]
+
     async def vehicle_exists(self, fleet_id: str, vehicle_id: str) -> bool:
         return bool(await self._fetch("vehicle_exists", {"fleet_id": fleet_id, "vehicle_id": vehicle_id}))
 

@@ -10,7 +10,7 @@ its own writes.
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -30,7 +30,7 @@ from harbor_fleet.domain.fixes import Fix
 
 __all__ = ["GroupCommitWriter", "VehicleCapReached", "WriteFailed", "WriteOutcome", "WriterOverloaded", "Written"]
 
-Committed = Callable[[str, list[tuple[int, Fix]]], None]
+Committed = Callable[[str, list[tuple[int, Fix]]], Awaitable[None]]
 Uncertain = Callable[[set[str]], None]
 
 
@@ -125,7 +125,7 @@ class GroupCommitWriter:
         finally:
             self._pending_fixes -= sum(len(request.fixes) for request in batch)
         for fleet_id, events in stored.events.items():
-            self._on_commit(fleet_id, events)
+            await self._on_commit(fleet_id, events)
         for request, outcome in zip(batch, stored.outcomes, strict=True):
             if not request.future.done():
                 if isinstance(outcome, WriteFailed):

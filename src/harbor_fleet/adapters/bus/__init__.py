@@ -1,0 +1,1 @@
+"""Pub/sub between the writer and everything that follows commits: one interface, several backends."""

@@ -1,0 +1,52 @@
+"""The bus port: publish bytes on a topic; one stream of everything published, per process.
+
+Every process keeps a full replica of every fleet's latest positions and serves any fleet's live
+stream, so a process receives every topic; topics (`fleet:{fleet_id}`) tell the fleet. A backend that
+loses messages (a full buffer, a dropped connection) says so with `Lost`, and consumers resynchronise
+from PostgreSQL, the source of truth.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    topic: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """Some messages did not arrive; what was published since is unknown."""
+
+    reason: str
+
+
+class Bus(ABC):
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    @abstractmethod
+    async def publish(self, topic: str, data: bytes) -> None:
+        """Send `data` to every process's stream (this one's included)."""
+
+    @abstractmethod
+    def deliveries(self) -> AsyncIterator[Delivery | Lost]:
+        """Everything published, in publication order per topic; one consumer per process."""
+
+    @property
+    def healthy(self) -> bool:
+        return True
+
+
+def fleet_topic(fleet_id: str) -> str:
+    return f"fleet:{fleet_id}"
+
+
+def fleet_of(topic: str) -> str | None:
+    return topic[6:] if topic.startswith("fleet:") else None

@@ -1,0 +1,25 @@
+"""The one listener per process: reads the bus and hands each committed event to the fleet's tracker
+and live sessions. When the bus says it lost messages, both resynchronise from PostgreSQL."""
+
+from harbor_fleet.adapters.bus.base import Bus, Delivery, fleet_of
+from harbor_fleet.runtime.live import LiveSessions
+from harbor_fleet.runtime.trackers import Trackers
+from harbor_fleet.service.frames import decode_batch
+
+
+async def feed(bus: Bus, trackers: Trackers, sessions: LiveSessions) -> None:
+    async for message in bus.deliveries():
+        if isinstance(message, Delivery):
+            dispatch(message, trackers, sessions)
+        else:
+            trackers.reload_all()
+            sessions.catch_up_all()
+
+
+def dispatch(delivery: Delivery, trackers: Trackers, sessions: LiveSessions) -> None:
+    fleet_id = fleet_of(delivery.topic)
+    if fleet_id is None:
+        return
+    frames = decode_batch(delivery.data)
+    trackers.apply(fleet_id, [(frame.seq, frame.fix()) for frame, _ in frames])
+    sessions.deliver(fleet_id, [(frame.seq, text) for frame, text in frames])
