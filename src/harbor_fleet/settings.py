@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=1000.0, ge=0)
     rate_limit_burst: float = Field(default=2000.0, ge=0)
 
+    # The live map's tile layer: any {z}/{x}/{y} URL template. With no tiles reachable the map still
+    # shows the vehicles, on a plain background.
+    map_tiles: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_attribution: str = "© OpenStreetMap contributors"
+
     # How long a cached credential or fleet is trusted before it is read again from PostgreSQL.
     credential_cache_seconds: float = Field(default=1.0, ge=0)
 

@@ -18,8 +18,12 @@ def ingest(server: Server, key: dict, vehicle_id: str, seconds_ago: float) -> No
     recorded_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - seconds_ago)) + "Z"
     body = json.dumps({"fixes": [{"vehicle_id": vehicle_id, "lat": 1.0, "lng": 2.0, "recorded_at": recorded_at}]})
     ts = str(int(time.time()))
-    headers = {"content-type": "application/json", "x-harbor-key": key["key_id"], "x-harbor-timestamp": ts,
-               "x-harbor-signature": "v1=" + sign(key["secret"].encode(), ts, body.encode())}
+    headers = {
+        "content-type": "application/json",
+        "x-harbor-key": key["key_id"],
+        "x-harbor-timestamp": ts,
+        "x-harbor-signature": "v1=" + sign(key["secret"].encode(), ts, body.encode()),
+    }
     response = httpx2.post(f"{server.url}/api/v1/fleets/f1/positions", content=body, headers=headers)
     assert response.status_code == 202, response.text
 

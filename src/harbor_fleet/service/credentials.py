@@ -24,6 +24,7 @@ from harbor_fleet.service.errors import (
 )
 
 MAX_CREDENTIAL_LENGTH = 256
+SESSION_SECONDS = 12 * 3600  # a browser session of the map lasts a working day
 
 
 def new_secret() -> str:
@@ -48,6 +49,8 @@ class Credentials:
         self.fleets = ReadThrough(store.get_fleet, ttl)
         self._keys = ReadThrough(store.get_key, ttl)
         self._tokens = ReadThrough(store.get_token, ttl)
+        self._sessions = ReadThrough(store.get_session, ttl)
+        self._store = store
 
     async def partner(self, key_id: str | None, timestamp: str | None, signature: str | None, body: bytes) -> KeyRecord:
         """The partner key that signed `body`; the checks run missing → unknown → stale → signature."""
@@ -63,7 +66,10 @@ class Credentials:
         self._limit(f"key:{key_id}")
         return key
 
-    async def operator(self, authorization: str | None) -> TokenRecord:
+    async def operator(self, authorization: str | None, session: str | None = None) -> TokenRecord:
+        """The operator behind a bearer token or, failing that, a map session cookie."""
+        if not authorization and session:
+            return await self._session(session)
         if not authorization:
             raise MissingToken
         scheme, _, token = authorization.partition(" ")
@@ -75,6 +81,25 @@ class Credentials:
             raise InvalidToken
         self._limit(f"token:{record.token_id}")
         return record
+
+    async def _session(self, session: str) -> TokenRecord:
+        record = await self._sessions.get(token_digest(session)) if len(session) <= MAX_CREDENTIAL_LENGTH else None
+        if record is None:
+            raise InvalidToken("the session has ended; sign in again")
+        self._limit(f"token:{record.token_id}")
+        return record
+
+    async def sign_in(self, token: str) -> tuple[str, TokenRecord]:
+        """A new browser session for a valid operator token: (session id, the token's record)."""
+        record = await self.operator(f"Bearer {token}")
+        session = new_secret()
+        await self._store.create_session(token_digest(session), record.token_id, SESSION_SECONDS)
+        return session, record
+
+    async def sign_out(self, session: str) -> None:
+        digest = token_digest(session)
+        self._sessions.forget(digest)
+        await self._store.delete_session(digest)
 
     def _limit(self, credential_id: str) -> None:
         retry_after = self._limiter.retry_after(credential_id, self._clock())

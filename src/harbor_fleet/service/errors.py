@@ -41,6 +41,9 @@ InvalidToken = _error("InvalidToken", 401, "invalid_token", "the token is unknow
 FleetNotFound = _error("FleetNotFound", 404, "fleet_not_found", "no such fleet")
 VehicleNotFound = _error("VehicleNotFound", 404, "vehicle_not_found", "no such vehicle in this fleet")
 FleetForbidden = _error("FleetForbidden", 403, "fleet_forbidden", "this credential is not allowed for this fleet")
+OriginForbidden = _error(
+    "OriginForbidden", 403, "origin_forbidden", "a browser session may open the stream only from this site's pages"
+)
 MalformedJson = _error("MalformedJson", 400, "malformed_json", "the body is not valid JSON")
 InvalidQuery = _error("InvalidQuery", 400, "invalid_query", "a query parameter is invalid")
 RateLimited = _error("RateLimited", 429, "rate_limited", "too many requests for this credential; slow down")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from harbor_fleet.adapters.postgres.store import PostgresStore, StoreUnavailable
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.runtime.live import LiveSessions, Session, TooManySessions
-from harbor_fleet.service.errors import InvalidQuery, RateLimited, Unavailable
+from harbor_fleet.service.errors import InvalidQuery, OriginForbidden, RateLimited, Unavailable
 from harbor_fleet.service.fleet_service import FleetService
 from harbor_fleet.service.frames import position_frame, snapshot_frame
 from harbor_fleet.service.status import render_status, render_vehicles
@@ -42,11 +42,21 @@ class LiveService:
         self._store = store
         self._sessions = sessions
 
-    async def authorize(self, authorization: str | None, fleet_id: str, since: list[str]) -> LiveRequest:
-        """401 → 429 → 404 → 403 → 400, as for status."""
+    async def authorize(
+        self,
+        authorization: str | None,
+        fleet_id: str,
+        since: list[str],
+        session: str | None = None,
+        same_origin: bool = True,
+    ) -> LiveRequest:
+        """401 → 429 → 404 → 403 → 400, as for status. A browser session (cookie) must come from a page
+        of this origin: another site's page cannot open the stream with the operator's cookie."""
         credentials = self._service.credentials
-        token = await credentials.operator(authorization)
+        token = await credentials.operator(authorization, session)
         fleet = await credentials.fleet_for(token.fleets, fleet_id)
+        if not authorization and not same_origin:
+            raise OriginForbidden
         return LiveRequest(fleet, token.token_id, parse_since(since))
 
     def join(self, request: LiveRequest) -> Session:

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from harbor_fleet.domain.fleet import FleetSettings
-from harbor_fleet.service.errors import UnsupportedMediaType
+from harbor_fleet.service.errors import Unavailable, UnsupportedMediaType
 from harbor_fleet.web import track_query
 from harbor_fleet.web.call import Call, Reply, json_reply
 from harbor_fleet.web.track_render import render_track
@@ -19,8 +19,10 @@ class Api:
         self.app: Application | None = None
 
     @property
-    def _app(self) -> "Application":
-        assert self.app is not None, "the application has not started"
+    def application(self) -> "Application":
+        """The running application; 503 while it is starting or stopping."""
+        if self.app is None:
+            raise Unavailable(retry_after=1)
         return self.app
 
     async def ingest(self, call: Call) -> Reply:
@@ -28,7 +30,7 @@ class Api:
         if not _is_json(headers.get("content-type")):
             raise UnsupportedMediaType
         body = await call.read_body()
-        service = self._app.service
+        service = self.application.service
         key = await service.credentials.partner(
             headers.get("x-harbor-key"), headers.get("x-harbor-timestamp"), headers.get("x-harbor-signature"), body
         )
@@ -38,19 +40,19 @@ class Api:
 
     async def status(self, call: Call) -> Reply:
         fleet = await self._operator_fleet(call)
-        return Reply(200, await self._app.service.status(fleet))
+        return Reply(200, await self.application.service.status(fleet))
 
     async def track(self, call: Call) -> Reply:
         fleet = await self._operator_fleet(call)
         vehicle_id = call.path_params["vehicle_id"]
-        service = self._app.service
+        service = self.application.service
         query = track_query.parse(call.query_items(), service.now_micros())
         page = await service.track(fleet, vehicle_id, query.start, query.end, query.limit)
         geojson = "application/geo+json" in call.headers.get("accept", "")
         return render_track(fleet.fleet_id, vehicle_id, page, geojson)
 
     async def _operator_fleet(self, call: Call) -> FleetSettings:
-        credentials = self._app.service.credentials
+        credentials = self.application.service.credentials
         token = await credentials.operator(call.headers.get("authorization"))
         return await credentials.fleet_for(token.fleets, call.path_params["fleet_id"])
 

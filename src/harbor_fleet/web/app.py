@@ -9,7 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.bootstrap import Application
@@ -21,8 +22,10 @@ from harbor_fleet.web.api import Api
 from harbor_fleet.web.call import error_reply, service_error_reply
 from harbor_fleet.web.fast import DirectApi
 from harbor_fleet.web.live import live_endpoint
+from harbor_fleet.web.map_page import map_endpoint
 from harbor_fleet.web.middleware import RequestId
 from harbor_fleet.web.responses import endpoint, to_response
+from harbor_fleet.web.session import session_endpoints
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +44,17 @@ def create_app(settings: Settings) -> DirectApi:
             await application.stop()
 
     fleet = "/api/v1/fleets/{fleet_id}"
+    sign_in, current_session, sign_out = session_endpoints(api)
     routes = [
         Route(f"{fleet}/positions", endpoint(api.ingest), methods=["POST"]),
         Route(f"{fleet}/status", endpoint(api.status), methods=["GET"]),
         Route(f"{fleet}/vehicles/{{vehicle_id}}/track", endpoint(api.track), methods=["GET"]),
         WebSocketRoute(f"{fleet}/live", live_endpoint(api)),
+        Route("/api/v1/session", sign_in, methods=["POST"]),
+        Route("/api/v1/session", current_session, methods=["GET"]),
+        Route("/api/v1/session", sign_out, methods=["DELETE"]),
+        Route("/fleets/{fleet_id}/map", map_endpoint(settings.map_tiles, settings.map_attribution), methods=["GET"]),
+        Mount("/static", StaticFiles(packages=[("harbor_fleet.web", "static")]), name="static"),
         Route("/health", ops.health, methods=["GET"]),
         Route("/ready", ops.ready_endpoint(api), methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),

@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.service.errors import ServiceError, Unavailable
 from harbor_fleet.web.call import service_error_reply
+from harbor_fleet.web.session import SESSION_COOKIE, same_origin
 
 if TYPE_CHECKING:
     from harbor_fleet.web.api import Api
@@ -32,6 +33,8 @@ def live_endpoint(api: "Api") -> Callable[[WebSocket], Awaitable[None]]:
                 websocket.headers.get("authorization"),
                 websocket.path_params["fleet_id"],
                 websocket.query_params.getlist("since"),
+                session=websocket.cookies.get(SESSION_COOKIE),
+                same_origin=same_origin(websocket.headers.get("origin"), websocket.headers.get("host")),
             )
             session = service.join(request)
         except ServiceError as error:

@@ -34,8 +34,38 @@ FROM operator_tokens t LEFT JOIN operator_token_fleets f USING (token_id)
 WHERE t.token_sha256 = %(token_sha256)s AND t.revoked_at IS NULL
 GROUP BY t.token_id;
 
+-- name: insert_session
+INSERT INTO operator_sessions (session_sha256, token_id, expires_at)
+VALUES (%(session_sha256)s, %(token_id)s, now() + make_interval(secs => %(seconds)s));
+
+-- name: get_session
+SELECT t.token_id, coalesce(array_agg(f.fleet_id) FILTER (WHERE f.fleet_id IS NOT NULL), '{}')
+FROM operator_sessions s
+JOIN operator_tokens t USING (token_id)
+LEFT JOIN operator_token_fleets f USING (token_id)
+WHERE s.session_sha256 = %(session_sha256)s AND s.expires_at > now() AND t.revoked_at IS NULL
+GROUP BY t.token_id;
+
+-- name: delete_session
+DELETE FROM operator_sessions WHERE session_sha256 = %(session_sha256)s;
+
 -- name: fleet_seq
 SELECT seq FROM fleets WHERE fleet_id = %(fleet_id)s;
+
+-- name: insert_session
+INSERT INTO operator_sessions (session_sha256, token_id, expires_at)
+VALUES (%(session_sha256)s, %(token_id)s, now() + make_interval(secs => %(seconds)s));
+
+-- name: get_session
+SELECT t.token_id, coalesce(array_agg(f.fleet_id) FILTER (WHERE f.fleet_id IS NOT NULL), '{}')
+FROM operator_sessions s
+JOIN operator_tokens t USING (token_id)
+LEFT JOIN operator_token_fleets f USING (token_id)
+WHERE s.session_sha256 = %(session_sha256)s AND s.expires_at > now() AND t.revoked_at IS NULL
+GROUP BY t.token_id;
+
+-- name: delete_session
+DELETE FROM operator_sessions WHERE session_sha256 = %(session_sha256)s;
 
 -- name: fleet_seqs
 SELECT fleet_id, seq FROM fleets WHERE fleet_id = ANY(%(fleet_ids)s);

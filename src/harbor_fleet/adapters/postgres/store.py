@@ -111,6 +111,22 @@ class PostgresStore:
         token_id, fleets = rows[0]
         return TokenRecord(str(token_id), frozenset(fleets))
 
+    async def create_session(self, session_sha256: bytes, token_id: str, seconds: int) -> None:
+        params = {"session_sha256": session_sha256, "token_id": token_id, "seconds": seconds}
+        async with self._connection() as conn:
+            await conn.execute(QUERIES["insert_session"], params)
+
+    async def get_session(self, session_sha256: bytes) -> TokenRecord | None:
+        rows = await self._fetch("get_session", {"session_sha256": session_sha256})
+        if not rows:
+            return None
+        token_id, fleets = rows[0]
+        return TokenRecord(str(token_id), frozenset(fleets))
+
+    async def delete_session(self, session_sha256: bytes) -> None:
+        async with self._connection() as conn:
+            await conn.execute(QUERIES["delete_session"], {"session_sha256": session_sha256})
+
     async def _insert_with_fleets(
         self, insert: str, link: str, params: Mapping[str, object], fleet_ids: Sequence[str]
     ) -> None:
