@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx2
 import pytest
 import websockets
-from conftest import Server, cli_json, harbor_env
 
+from conftest import Server, cli_json, harbor_env
 from harbor_fleet.domain.signing import sign
 
 

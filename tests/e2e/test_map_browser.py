@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from conftest import Server, cli_json, harbor_env
 
+from conftest import Server, cli_json, harbor_env
 from harbor_fleet.domain.signing import sign
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

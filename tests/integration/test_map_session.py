@@ -4,10 +4,10 @@ from this site's pages; the page and its vendored assets are served by the packa
 import json
 
 import pytest
-from helpers import Harbor
 from starlette.testclient import WebSocketDenialResponse
 
 from harbor_fleet.service.admin import IssuedToken
+from helpers import Harbor
 
 
 @pytest.fixture

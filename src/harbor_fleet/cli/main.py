@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import msgspec
 
 from harbor_fleet.cli import commands
+from harbor_fleet.cli import demo as demo_cli
 from harbor_fleet.service.admin import AdminError
 
 
@@ -35,11 +36,37 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--retention-days", type=int, default=90, metavar="D")
     create.add_argument("--max-vehicles", type=int, default=10_000, metavar="N")
 
+    sim = _command(sub, "simulate", "drive simulated vehicles along routes against a server")
+    sim.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default http://127.0.0.1:8000)")
+    sim.add_argument("--fleet", required=True, help="the fleet the vehicles report to")
+    sim.add_argument("--key-file", help="the JSON `key create --json` printed")
+    sim.add_argument("--key-id", help="partner key id (with --secret)")
+    sim.add_argument("--secret", help="partner key secret (or HARBOR_SIMULATE_SECRET)")
+    _vehicle_options(sim)
+    sim.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
+
+    demo = _command(sub, "demo", "embedded everything: a demo fleet, simulated vehicles, the map address")
+    demo.add_argument("--port", type=int, default=8000, help="port for the demo server (default 8000)")
+    _vehicle_options(demo)
+
     for noun, what, does in (("key", "partner key", "signs ingest"), ("token", "operator token", "reads status")):
         actions = sub.add_parser(noun, help=f"manage {what}s ({does})").add_subparsers(dest="action", required=True)
         issue = _command(actions, "create", f"create a {what} ({does}); its secret is printed once")
         issue.add_argument("--fleet", action="append", required=True, dest="fleets", metavar="F")
     return parser
+
+
+def _vehicle_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--vehicles", type=int, default=12, help="simulated vehicles (default 12)")
+    command.add_argument("--rate", type=float, default=12.0, help="fixes per second in all (default 12)")
+    command.add_argument(
+        "--centre",
+        "--center",
+        type=demo_cli.parse_centre,
+        default=demo_cli.HAMBURG_HARBOUR,
+        metavar="LAT,LNG",
+        help="where the routes are (default Hamburg harbour)",
+    )
 
 
 def _command(
@@ -58,11 +85,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return commands.serve(args)
+        if args.command == "simulate":
+            return demo_cli.run_simulate(args)
+        if args.command == "demo":
+            return demo_cli.run_demo(args, commands.settings_from(args))
         result = asyncio.run(commands.run(args))
     except AdminError as error:
         return _fail(args, error.code, error.message)
     except commands.CommandError as error:
         return _fail(args, error.code, str(error))
+    except demo_cli.UsageError as error:
+        sys.stderr.write(f"harbor-fleet: {error}\n")
+        return 2
     except KeyboardInterrupt:
         return 130
     if args.json:

@@ -1,0 +1,1 @@
+"""The simulator: vehicles driving plausible routes, reported to a server as a partner would."""
