@@ -15,6 +15,8 @@ from typing import Any
 import httpx2
 import pytest
 
+from harbor_fleet.domain.signing import sign
+
 HARBOR = [sys.executable, "-m", "harbor_fleet"]
 
 
@@ -29,6 +31,22 @@ def harbor_env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
     env.update({f"HARBOR_{k.upper()}": v for k, v in settings.items()})
     return env
+
+
+def signed(key: dict[str, str], body: bytes) -> dict[str, str]:
+    """Headers of a signed ingest request with `key` (as `key create --json` prints it)."""
+    ts = str(int(time.time()))
+    return {
+        "content-type": "application/json",
+        "x-harbor-key": key["key_id"],
+        "x-harbor-timestamp": ts,
+        "x-harbor-signature": "v1=" + sign(key["secret"].encode(), ts, body),
+    }
+
+
+def ingest(url: str, fleet_id: str, key: dict[str, str], fixes: list[dict[str, object]]) -> httpx2.Response:
+    body = json.dumps({"fixes": fixes}).encode()
+    return httpx2.post(f"{url}/api/v1/fleets/{fleet_id}/positions", content=body, headers=signed(key, body))
 
 
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

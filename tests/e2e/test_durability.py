@@ -10,8 +10,7 @@ import httpx2
 import psutil
 import psycopg
 
-from conftest import Server, cli_json, harbor_env
-from harbor_fleet.domain.signing import sign
+from conftest import Server, cli_json, harbor_env, signed
 
 CLIENTS = 16
 FIXES_PER_REQUEST = 5
@@ -43,15 +42,8 @@ async def client(url: str, key: dict, number: int, acknowledged: list[tuple[str,
             ]
             sent += 1
             body = json.dumps({"fixes": fixes}).encode()
-            ts = str(int(time.time()))
-            headers = {
-                "content-type": "application/json",
-                "x-harbor-key": key["key_id"],
-                "x-harbor-timestamp": ts,
-                "x-harbor-signature": "v1=" + sign(key["secret"].encode(), ts, body),
-            }
             try:
-                response = await http.post("/api/v1/fleets/fleet-1/positions", content=body, headers=headers)
+                response = await http.post("/api/v1/fleets/fleet-1/positions", content=body, headers=signed(key, body))
             except httpx2.TransportError:
                 return  # the server is gone
             if response.status_code == 202:

@@ -6,25 +6,16 @@ import json
 import time
 from pathlib import Path
 
-import httpx2
 import pytest
 import websockets
 
-from conftest import Server, cli_json, harbor_env
-from harbor_fleet.domain.signing import sign
+from conftest import Server, cli_json, harbor_env, ingest
 
 
-def ingest(server: Server, key: dict, vehicle_id: str, seconds_ago: float) -> None:
+def post(server: Server, key: dict, vehicle_id: str, seconds_ago: float) -> None:
     recorded_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - seconds_ago)) + "Z"
-    body = json.dumps({"fixes": [{"vehicle_id": vehicle_id, "lat": 1.0, "lng": 2.0, "recorded_at": recorded_at}]})
-    ts = str(int(time.time()))
-    headers = {
-        "content-type": "application/json",
-        "x-harbor-key": key["key_id"],
-        "x-harbor-timestamp": ts,
-        "x-harbor-signature": "v1=" + sign(key["secret"].encode(), ts, body.encode()),
-    }
-    response = httpx2.post(f"{server.url}/api/v1/fleets/f1/positions", content=body, headers=headers)
+    fixes = [{"vehicle_id": vehicle_id, "lat": 1.0, "lng": 2.0, "recorded_at": recorded_at}]
+    response = ingest(server.url, "f1", key, fixes)
     assert response.status_code == 202, response.text
 
 
@@ -50,7 +41,7 @@ def test_live_on_a_real_server_survives_a_restart(database_url: str, tmp_path: P
         assert refused.value.response.status_code == 401
         async with websockets.connect(live, additional_headers=auth) as ws:
             assert (await next_frame(ws))["type"] == "snapshot"
-            await asyncio.to_thread(ingest, server, key, "v1", 5)
+            await asyncio.to_thread(post, server, key, "v1", 5)
             frame = await next_frame(ws)
             assert (frame["type"], frame["seq"]) == ("position", 1)
             server.process.terminate()  # SIGTERM  # type: ignore[union-attr]
@@ -63,8 +54,8 @@ def test_live_on_a_real_server_survives_a_restart(database_url: str, tmp_path: P
     server.process.wait(timeout=20)  # type: ignore[union-attr]
     restarted = Server(env, tmp_path / "server.log", port=server.port).start()
     servers.append(restarted)
-    ingest(restarted, key, "v2", 3)  # committed while no client was connected
-    ingest(restarted, key, "v3", 2)
+    post(restarted, key, "v2", 3)  # committed while no client was connected
+    post(restarted, key, "v3", 2)
 
     async def after_restart() -> list[int]:
         async with websockets.connect(f"{live}?since={last}", additional_headers=auth) as ws:

@@ -2,17 +2,14 @@
 markers, ingest a fix, see the marker move and the list update without a reload.
 A screenshot is kept in artifacts/map.png."""
 
-import json
 import os
 import shutil
 import time
 from pathlib import Path
 
-import httpx2
 import pytest
 
-from conftest import Server, cli_json, harbor_env
-from harbor_fleet.domain.signing import sign
+from conftest import Server, cli_json, harbor_env, ingest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -41,16 +38,8 @@ def browser():  # type: ignore[no-untyped-def]
         launched.close()
 
 
-def ingest(url: str, key: dict, fixes: list[dict]) -> None:
-    body = json.dumps({"fixes": fixes}).encode()
-    ts = str(int(time.time()))
-    headers = {
-        "content-type": "application/json",
-        "x-harbor-key": key["key_id"],
-        "x-harbor-timestamp": ts,
-        "x-harbor-signature": "v1=" + sign(key["secret"].encode(), ts, body),
-    }
-    assert httpx2.post(f"{url}/api/v1/fleets/depot/positions", content=body, headers=headers).status_code == 202
+def post(url: str, key: dict, fixes: list[dict]) -> None:
+    assert ingest(url, "depot", key, fixes).status_code == 202
 
 
 def at(seconds_ago: float) -> str:
@@ -65,7 +54,7 @@ def test_the_map_follows_the_fleet_live(browser, database_url: str, tmp_path: Pa
     token = cli_json(env, "token", "create", "--fleet", "depot")
     server = Server(env, tmp_path / "server.log").start()
     servers.append(server)
-    ingest(
+    post(
         server.url,
         key,
         [
@@ -86,9 +75,7 @@ def test_the_map_follows_the_fleet_live(browser, database_url: str, tmp_path: Pa
     assert "31.5 km/h" in van1.inner_text()
     marker_before = page.locator("path.vehicle-marker").first.get_attribute("d")
 
-    ingest(
-        server.url, key, [{"vehicle_id": "van-1", "lat": 52.53, "lng": 13.42, "recorded_at": at(1), "speed_kmh": 42}]
-    )
+    post(server.url, key, [{"vehicle_id": "van-1", "lat": 52.53, "lng": 13.42, "recorded_at": at(1), "speed_kmh": 42}])
     page.wait_for_function(
         "() => document.querySelector('#vehicles li[data-vehicle-id=\"van-1\"]').dataset.lat === '52.53'",
         timeout=10_000,
