@@ -35,6 +35,17 @@ _SHARED: list[structlog.typing.Processor] = [
 ]
 
 
+_CONNECTION_LINES = ("connection open", "connection closed")
+
+
+def _per_connection_lines(record: logging.LogRecord) -> bool:
+    """uvicorn logs every WebSocket handshake and connection at info level: access log, in effect."""
+    if record.levelno > logging.INFO:
+        return True
+    message = record.getMessage()
+    return not (message in _CONNECTION_LINES or '"WebSocket ' in message)
+
+
 def configure_logging(level: str = "info", access_log: bool = False) -> None:
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED,
@@ -54,6 +65,8 @@ def configure_logging(level: str = "info", access_log: bool = False) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = not access_log
+    error_log = logging.getLogger("uvicorn.error")
+    error_log.filters[:] = [] if access_log else [_per_connection_lines]
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
