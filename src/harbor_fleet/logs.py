@@ -46,6 +46,12 @@ def _per_connection_lines(record: logging.LogRecord) -> bool:
     return not (message in _CONNECTION_LINES or '"WebSocket ' in message)
 
 
+def _denial_noise(record: logging.LogRecord) -> bool:
+    """uvicorn's sans-I/O WebSocket protocol logs this error after every refused handshake (a denial
+    response), although the handshake was answered; the app never returns without answering otherwise."""
+    return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
 def configure_logging(level: str = "info", access_log: bool = False) -> None:
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED,
@@ -66,7 +72,7 @@ def configure_logging(level: str = "info", access_log: bool = False) -> None:
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = not access_log
     error_log = logging.getLogger("uvicorn.error")
-    error_log.filters[:] = [] if access_log else [_per_connection_lines]
+    error_log.filters[:] = [_denial_noise] if access_log else [_denial_noise, _per_connection_lines]
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
