@@ -84,7 +84,9 @@ class Application:
         services = Supervisor("services", RestartPolicy(max_restarts=10, window=10.0, park_seconds=1.0))
         services.start_child("writer", _started_then(writer.run))
         services.start_child("bus-feed", _started_then(partial(feed, bus, trackers, sessions)))
-        resync = partial(trackers.resync_forever, _seqs_or_none(store), settings.tracker_resync_seconds)
+        resync = partial(
+            trackers.resync_forever, _seqs_or_none(store), settings.tracker_resync_seconds, sessions.catch_up
+        )
         services.start_child("tracker-resync", _started_then(resync))
         service = FleetService(store, writer, trackers, credentials)
         live = LiveService(service, store, sessions)

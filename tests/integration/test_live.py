@@ -192,3 +192,17 @@ def test_a_slow_client_gets_a_fresh_snapshot_instead_of_its_backlog(database_url
 
         harbor.call(stream_while_stalled)
     assert [frame["type"] for frame in sent[:2]] == ["snapshot", "snapshot"]
+
+
+def test_a_stream_follows_fixes_ingested_by_another_process(database_url: str) -> None:
+    with (
+        running_harbor(database_url, tracker_resync_seconds=0.05) as writer_side,
+        running_harbor(database_url, tracker_resync_seconds=0.05) as reader_side,
+    ):
+        writer_side.create_fleet("f1")
+        key, token = writer_side.create_key("f1"), writer_side.create_token("f1")
+        with reader_side.client.websocket_connect(URL, headers=bearer(token)) as ws:
+            assert frames(ws, 1)[0]["type"] == "snapshot"
+            writer_side.ingest("f1", key, {"fixes": [fix("v1", seconds_ago=2)]})
+            writer_side.ingest("f1", key, {"fixes": [fix("v2", seconds_ago=1)]})
+            assert [(f["type"], f["seq"]) for f in frames(ws, 2)] == [("position", 1), ("position", 2)]

@@ -80,10 +80,14 @@ class LiveSessions:
             for seq, frame in frames:
                 session.offer(seq, frame)
 
+    def catch_up(self, fleet_id: str) -> None:
+        """The fleet has events this process did not hear of: its sessions replay them from PostgreSQL."""
+        for session in self._by_fleet.get(fleet_id, ()):
+            session.flag_catch_up()
+
     def catch_up_all(self) -> None:
-        for sessions in self._by_fleet.values():
-            for session in sessions:
-                session.flag_catch_up()
+        for fleet_id in list(self._by_fleet):
+            self.catch_up(fleet_id)
 
     @property
     def count(self) -> int:

@@ -65,10 +65,14 @@ class Trackers:
         self._trackers.clear()
 
     async def resync_forever(
-        self, committed_seqs: Callable[[list[str]], Awaitable[dict[str, int]]], every: float
+        self,
+        committed_seqs: Callable[[list[str]], Awaitable[dict[str, int]]],
+        every: float,
+        on_behind: Callable[[str], None] = lambda fleet_id: None,
     ) -> None:
-        """Every `every` seconds, reload the trackers that PostgreSQL shows behind: fleets written by
-        other processes, or events this process never heard of. A safety net under the event stream."""
+        """Every `every` seconds, reload the trackers that PostgreSQL shows behind (fleets written by
+        other processes, or events this process never heard of) and tell `on_behind`. A safety net
+        under the event stream."""
         while True:
             await asyncio.sleep(every)  # a period, not synchronisation
             held = {fid: t.state.seq for fid, t in self._trackers.items() if t.state is not None}
@@ -77,6 +81,7 @@ class Trackers:
             for fleet_id, seq in (await committed_seqs(list(held))).items():
                 if seq > max(held[fleet_id], self.committed_seq(fleet_id)):
                     self.tell(fleet_id, Reload())
+                    on_behind(fleet_id)
 
     def _count_restart(self, fleet_id: str) -> None:
         self.restarts += 1
