@@ -7,6 +7,7 @@ strings sort as times. Inside, an instant is an int of microseconds since the Un
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 # The shape only; datetime.fromisoformat (C, and truncating past microseconds) does the arithmetic.
 _RFC3339 = re.compile(
@@ -41,8 +42,15 @@ def from_micros(micros: int) -> datetime:
 
 
 def format_micros(micros: int) -> str:
-    moment = from_micros(micros)
-    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
+    seconds, fraction = divmod(micros, MICROS)
+    return f"{_format_second(seconds)}.{fraction:06d}Z"
+
+
+@lru_cache(maxsize=16_384)
+def _format_second(seconds: int) -> str:
+    """Fixes of a batch mostly share their seconds: formatting one is worth remembering (bounded)."""
+    moment = _EPOCH + timedelta(seconds=seconds)
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
 
 
 def format_datetime(moment: datetime) -> str:

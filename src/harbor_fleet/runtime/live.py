@@ -75,6 +75,9 @@ class LiveSessions:
         else:
             self._by_token.pop(session.token_id, None)
 
+    def watching(self, fleet_id: str) -> bool:
+        return fleet_id in self._by_fleet
+
     def deliver(self, fleet_id: str, frames: list[tuple[int, str]]) -> None:
         for session in self._by_fleet.get(fleet_id, ()):
             for seq, frame in frames:

@@ -18,8 +18,8 @@ async def feed(bus: Bus, trackers: Trackers, sessions: LiveSessions) -> None:
 
 def dispatch(delivery: Delivery, trackers: Trackers, sessions: LiveSessions) -> None:
     fleet_id = fleet_of(delivery.topic)
-    if fleet_id is None:
-        return
+    if fleet_id is None or not (trackers.running(fleet_id) or sessions.watching(fleet_id)):
+        return  # nobody here holds this fleet: a tracker started later loads it from PostgreSQL
     frames = decode_batch(delivery.data)
     trackers.apply(fleet_id, [(frame.seq, frame.fix()) for frame, _ in frames])
     sessions.deliver(fleet_id, [(frame.seq, text) for frame, text in frames])
