@@ -17,6 +17,9 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -136,6 +139,50 @@ class Result:
     server_cpu_s: float
 
 
+NODE_CLIENT = Path(__file__).resolve().parent / "live-client"
+
+
+def node_available() -> bool:
+    if not shutil.which("node"):
+        return False
+    if not (NODE_CLIENT / "node_modules" / "ws").exists():
+        shared.say("installing the Node.js WebSocket client for the benchmark (npm ci)")
+        subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=NODE_CLIENT, check=True)
+    return True
+
+
+def run_phase_node(
+    phase: str,
+    server: shared.Server,
+    credentials: shared.Credentials,
+    fleet_id: str,
+    clients: int,
+    rate: float,
+    duration: float,
+    fixes_per_request: int,
+) -> Result:
+    """The same run with one Node.js process holding every client (on the client core)."""
+    url = f"ws://127.0.0.1:{server.port}/api/v1/fleets/{fleet_id}/live"
+    command = ["taskset", "-c", shared.CLIENT_CORE, "node", "client.mjs", url, credentials.token, str(clients)]
+    node = subprocess.Popen(command, cwd=NODE_CLIENT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert node.stderr is not None and node.stdout is not None
+    deadline = time.monotonic() + 120
+    while node.stderr.readline().strip() != "connected":  # the client's own line, or an error line
+        if node.poll() is not None or time.monotonic() > deadline:
+            node.kill()
+            raise shared.BenchError("the Node.js clients did not all connect")
+    shared.say(f"{phase}: {clients} clients connected (Node.js); ingesting {rate:g} fixes/s for {duration:g} s")
+    cpu_before, started = server.cpu_seconds(), time.monotonic()
+    sent = ingest_paced(server, credentials, fleet_id, rate, duration, fixes_per_request)
+    time.sleep(2.0)  # frames still on their way
+    seconds, server_cpu = time.monotonic() - started, server.cpu_seconds() - cpu_before
+    node.send_signal(signal.SIGTERM)
+    summary = json.loads(node.stdout.readline())
+    node.wait(timeout=30)
+    tally = Tally(summary["frames"], summary["snapshots"], summary["gaps"], summary["latencies"], summary["cpu_s"])
+    return Result(phase, clients, sent, tally, seconds, server_cpu)
+
+
 def run_phase(
     phase: str,
     server: shared.Server,
@@ -205,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, help="clients (default 1000 for latency, 5000 for fanout)")
     parser.add_argument("--rate", type=float, help="fixes ingested per second (default 20 latency, 10 fanout)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of ingest (default 10)")
+    parser.add_argument(
+        "--client",
+        choices=["node", "python"],
+        default="node",
+        help="who holds the connections (default node: fast enough that figures are the server's)",
+    )
     args = parser.parse_args(argv)
     options = shared.parse_options(["status", "--server-env", "HARBOR_LIVE_MAX_PER_TOKEN=100000"])
     phases = ["latency", "fanout"] if args.phase == "all" else [args.phase]
@@ -227,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             credentials = shared.Credentials(key["key_id"], key["secret"], token["token"])
             clients = args.clients or (1000 if phase == "latency" else 5000)
             rate = args.rate or (20.0 if phase == "latency" else 10.0)
-            result = run_phase(phase, server, credentials, fleet_id, clients, rate, args.duration, 1)
+            runner = run_phase_node if args.client == "node" and node_available() else run_phase
+            result = runner(phase, server, credentials, fleet_id, clients, rate, args.duration, 1)
             lines += report(result)
             if phase == "latency":
                 p99 = percentile(result.tally.latencies_ms, 0.99)
