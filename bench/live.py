@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "=" * 20 + " harbor-fleet live benchmark " + "=" * 20,
         f"placement: server `taskset -c {shared.SERVER_CORE}`, clients `taskset -c {shared.CLIENT_CORE}` "
-        f"({CLIENTS_PER_PROCESS} per process), PostgreSQL unpinned",
+        f"(Node.js: one process; Python: {CLIENTS_PER_PROCESS} per process), PostgreSQL unpinned",
     ]
     with (
         shared.bench_database(options) as database_url,
