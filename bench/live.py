@@ -140,6 +140,21 @@ class Result:
     server_cpu_s: float
 
 
+def ingest_measured(
+    server: shared.Server,
+    credentials: shared.Credentials,
+    fleet_id: str,
+    rate: float,
+    duration: float,
+    fixes_per_request: int,
+) -> tuple[int, float, float]:
+    """Ingest at `rate`, then 2 s for the frames on their way: (fixes sent, seconds, server CPU seconds)."""
+    cpu_before, started = server.cpu_seconds(), time.monotonic()
+    sent = ingest_paced(server, credentials, fleet_id, rate, duration, fixes_per_request)
+    time.sleep(2.0)  # frames still on their way; then the clients stop
+    return sent, time.monotonic() - started, server.cpu_seconds() - cpu_before
+
+
 NODE_CLIENT = Path(__file__).resolve().parent / "live-client"
 
 
@@ -173,10 +188,7 @@ def run_phase_node(
             node.kill()
             raise shared.BenchError("the Node.js clients did not all connect")
     shared.say(f"{phase}: {clients} clients connected (Node.js); ingesting {rate:g} fixes/s for {duration:g} s")
-    cpu_before, started = server.cpu_seconds(), time.monotonic()
-    sent = ingest_paced(server, credentials, fleet_id, rate, duration, fixes_per_request)
-    time.sleep(2.0)  # frames still on their way
-    seconds, server_cpu = time.monotonic() - started, server.cpu_seconds() - cpu_before
+    sent, seconds, server_cpu = ingest_measured(server, credentials, fleet_id, rate, duration, fixes_per_request)
     node.send_signal(signal.SIGTERM)
     summary = json.loads(node.stdout.readline())
     node.wait(timeout=30)
@@ -215,10 +227,7 @@ def run_phase(
         if not connected.wait(120):
             raise shared.BenchError("the clients did not all connect within 120 s")
     shared.say(f"{phase}: {clients} clients connected; ingesting {rate:g} fixes/s for {duration:g} s")
-    cpu_before, started = server.cpu_seconds(), time.monotonic()
-    sent = ingest_paced(server, credentials, fleet_id, rate, duration, fixes_per_request)
-    time.sleep(2.0)  # frames still on their way; then the clients stop
-    seconds, server_cpu = time.monotonic() - started, server.cpu_seconds() - cpu_before
+    sent, seconds, server_cpu = ingest_measured(server, credentials, fleet_id, rate, duration, fixes_per_request)
     stop.set()
     tally = Tally()
     for _ in processes:
