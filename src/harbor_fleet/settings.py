@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(default=10.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
+    # Proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses or networks, "*" for
+    # any): behind a TLS-terminating proxy the scheme is https, and the map's session cookie is Secure.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # Group-commit writer: how many fixes one transaction takes, and how many may wait.
     writer_max_batch_fixes: int = Field(default=5000, ge=1)

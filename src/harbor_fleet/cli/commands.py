@@ -13,6 +13,7 @@ from harbor_fleet.adapters.postgres.embedded import EmbeddedDatabaseError
 from harbor_fleet.adapters.postgres.store import PostgresStore, StoreUnavailable
 from harbor_fleet.bootstrap import prepare_database
 from harbor_fleet.domain.fleet import FleetSettings
+from harbor_fleet.domain.times import format_datetime
 from harbor_fleet.service.admin import Admin
 from harbor_fleet.settings import Settings, load_settings
 
@@ -66,6 +67,8 @@ def serve(args: argparse.Namespace) -> int:
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
         server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0
 
@@ -120,6 +123,40 @@ async def _token_create(admin: Admin, args: argparse.Namespace) -> Result:
     return Result({"token_id": token.token_id, "token": token.token}, text)
 
 
+async def _key_rotate(admin: Admin, args: argparse.Namespace) -> Result:
+    key = await admin.rotate_key(args.credential_id)
+    text = (
+        f"key_id: {key.key_id}\nsecret: {key.secret}\n(the secret is shown only this once; "
+        f"{args.credential_id} works until you revoke it)"
+    )
+    return Result({"key_id": key.key_id, "secret": key.secret, "replaces": args.credential_id}, text)
+
+
+async def _revoke(admin: Admin, args: argparse.Namespace) -> Result:
+    revoked_at = format_datetime(await admin.revoke(args.command, args.credential_id))
+    text = f"revoked {args.command} {args.credential_id} at {revoked_at}"
+    return Result({f"{args.command}_id": args.credential_id, "revoked_at": revoked_at}, text)
+
+
+async def _list(admin: Admin, args: argparse.Namespace) -> Result:
+    listed = await admin.list_credentials(args.command, args.fleet)
+    rows = [
+        {
+            f"{args.command}_id": item.credential_id,
+            "fleets": item.fleets,
+            "created_at": format_datetime(item.created_at),
+            "revoked_at": None if item.revoked_at is None else format_datetime(item.revoked_at),
+        }
+        for item in listed
+    ]
+    lines = [
+        f"{row[f'{args.command}_id']}  created {row['created_at']}  "
+        f"{'revoked ' + str(row['revoked_at']) if row['revoked_at'] else 'active'}  fleets {','.join(item.fleets)}"
+        for row, item in zip(rows, listed, strict=True)
+    ]
+    return Result({f"{args.command}s": rows}, "\n".join(lines) or f"no {args.command}s for fleet {args.fleet}")
+
+
 async def _none(admin: Admin, args: argparse.Namespace) -> Result:
     raise AssertionError("migrate is handled before")
 
@@ -129,4 +166,9 @@ _ACTIONS: dict[tuple[str, str | None], Callable[[Admin, argparse.Namespace], Awa
     ("fleet", "create"): _fleet_create,
     ("key", "create"): _key_create,
     ("token", "create"): _token_create,
+    ("key", "rotate"): _key_rotate,
+    ("key", "revoke"): _revoke,
+    ("token", "revoke"): _revoke,
+    ("key", "list"): _list,
+    ("token", "list"): _list,
 }

@@ -1,4 +1,4 @@
-"""`harbor-fleet`: serve, migrate, and create fleets, keys and tokens (DESIGN 2.6).
+"""`harbor-fleet`: serve, migrate, create fleets, and create, list, rotate and revoke keys and tokens (DESIGN 2.6).
 
 Every command reads the same HARBOR_* settings as the server; flags override them. Exit codes:
 0 success, 1 failure (one line on stderr; with --json also an error object on stdout), 2 usage.
@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         actions = sub.add_parser(noun, help=f"manage {what}s ({does})").add_subparsers(dest="action", required=True)
         issue = _command(actions, "create", f"create a {what} ({does}); its secret is printed once")
         issue.add_argument("--fleet", action="append", required=True, dest="fleets", metavar="F")
+        listing = _command(actions, "list", f"list the {what}s of a fleet (never their secrets)")
+        listing.add_argument("--fleet", required=True, metavar="F")
+        revoke = _command(actions, "revoke", f"revoke a {what}: every process refuses it within a second")
+        revoke.add_argument("credential_id", metavar=f"{noun.upper()}_ID")
+        if noun == "key":
+            rotate = _command(actions, "rotate", "a new key for the same fleets; the old one works until revoked")
+            rotate.add_argument("credential_id", metavar="KEY_ID")
     return parser
 
 

@@ -2,8 +2,9 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from harbor_fleet.adapters.postgres.store import PostgresStore
+from harbor_fleet.adapters.postgres.store import CredentialInfo, PostgresStore
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.domain.ids import is_identifier
 from harbor_fleet.service.credentials import new_id, new_secret, token_digest
@@ -58,6 +59,26 @@ class Admin:
         issued = IssuedToken(new_id("tok"), new_secret())
         await self._store.create_token(issued.token_id, token_digest(issued.token), sorted(set(fleet_ids)))
         return issued
+
+    async def rotate_key(self, key_id: str) -> IssuedKey:
+        """A new key for the same fleets; the old one stays valid until it is revoked, so a partner can
+        switch its senders over without a moment in which neither key works."""
+        fleet_ids = await self._store.key_fleets(key_id)
+        if not fleet_ids:
+            raise AdminError("key_not_found", f"no such key (or it is revoked): {key_id}")
+        return await self.create_key(fleet_ids)
+
+    async def revoke(self, kind: str, credential_id: str) -> datetime:
+        """Revoke a key or token; revoking twice is fine and answers the first revocation's time.
+        Every process stops accepting it within its credential cache's time to live."""
+        revoked_at = await self._store.revoke(kind, credential_id)
+        if revoked_at is None:
+            raise AdminError(f"{kind}_not_found", f"no such {kind}: {credential_id}")
+        return revoked_at
+
+    async def list_credentials(self, kind: str, fleet_id: str) -> list[CredentialInfo]:
+        await self._require_fleets([fleet_id])
+        return await self._store.list_credentials(kind, fleet_id)
 
     async def _require_fleets(self, fleet_ids: Sequence[str]) -> None:
         if not fleet_ids:

@@ -66,10 +66,11 @@ class Credentials:
         self._limit(f"key:{key_id}")
         return key
 
-    async def operator(self, authorization: str | None, session: str | None = None) -> TokenRecord:
-        """The operator behind a bearer token or, failing that, a map session cookie."""
+    async def operator(self, authorization: str | None, session: str | None = None, limit: bool = True) -> TokenRecord:
+        """The operator behind a bearer token or, failing that, a map session cookie. `limit=False`
+        re-checks a credential already admitted (an open live stream) without spending its rate."""
         if not authorization and session:
-            return await self._session(session)
+            return await self._session(session, limit)
         if not authorization:
             raise MissingToken
         scheme, _, token = authorization.partition(" ")
@@ -79,14 +80,16 @@ class Credentials:
         record = await self._tokens.get(token_digest(token)) if len(token) <= MAX_CREDENTIAL_LENGTH else None
         if record is None:
             raise InvalidToken
-        self._limit(f"token:{record.token_id}")
+        if limit:
+            self._limit(f"token:{record.token_id}")
         return record
 
-    async def _session(self, session: str) -> TokenRecord:
+    async def _session(self, session: str, limit: bool) -> TokenRecord:
         record = await self._sessions.get(token_digest(session)) if len(session) <= MAX_CREDENTIAL_LENGTH else None
         if record is None:
             raise InvalidToken("the session has ended; sign in again")
-        self._limit(f"token:{record.token_id}")
+        if limit:
+            self._limit(f"token:{record.token_id}")
         return record
 
     async def sign_in(self, token: str) -> tuple[str, TokenRecord]:

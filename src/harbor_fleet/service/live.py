@@ -6,13 +6,21 @@ the frames it buffered in seq order, skipping what the opening covered and filli
 PostgreSQL, so that every event after `since` is sent exactly once.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harbor_fleet.adapters.postgres.store import PostgresStore, StoreUnavailable
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.runtime.live import LiveSessions, Session, TooManySessions
-from harbor_fleet.service.errors import InvalidQuery, OriginForbidden, RateLimited, Unavailable
+from harbor_fleet.service.errors import (
+    InvalidQuery,
+    InvalidToken,
+    MissingToken,
+    OriginForbidden,
+    RateLimited,
+    Unavailable,
+)
 from harbor_fleet.service.fleet_service import FleetService
 from harbor_fleet.service.frames import position_frame, snapshot_frame
 from harbor_fleet.service.status import render_status, render_vehicles
@@ -26,6 +34,9 @@ class LiveRequest:
     fleet: FleetSettings
     token_id: str
     since: int | None
+    # How the stream was admitted, to re-check while it is open (never shown: they are secrets).
+    authorization: str | None = field(default=None, repr=False)
+    session: str | None = field(default=None, repr=False)
 
 
 def parse_since(values: list[str]) -> int | None:
@@ -57,7 +68,22 @@ class LiveService:
         fleet = await credentials.fleet_for(token.fleets, fleet_id)
         if not authorization and not same_origin:
             raise OriginForbidden
-        return LiveRequest(fleet, token.token_id, parse_since(since))
+        return LiveRequest(fleet, token.token_id, parse_since(since), authorization, session)
+
+    async def watch_credential(self, request: LiveRequest, every: float) -> None:
+        """Return when the stream's credential no longer admits it (revoked, session ended, fleet
+        taken away), checked every `every` seconds through the credential caches."""
+        credentials = self._service.credentials
+        while True:
+            await asyncio.sleep(every)
+            try:
+                token = await credentials.operator(request.authorization, request.session, limit=False)
+            except (InvalidToken, MissingToken):
+                return
+            except StoreUnavailable:
+                continue  # a database outage is not a revocation
+            if request.fleet.fleet_id not in token.fleets:
+                return
 
     def join(self, request: LiveRequest) -> Session:
         try:

@@ -45,26 +45,36 @@ def live_endpoint(api: "Api") -> Callable[[WebSocket], Awaitable[None]]:
             return
         try:
             await websocket.accept()
-            await _serve(websocket, service.stream(request, session, websocket.send_text))
+            revoked = service.watch_credential(request, application.settings.credential_cache_seconds)
+            await _serve(websocket, service.stream(request, session, websocket.send_text), revoked)
         finally:
             service.leave(session)
 
     return live
 
 
-async def _serve(websocket: WebSocket, stream: Coroutine[Any, Any, None]) -> None:
-    """Run the stream until the client goes away (or sending fails); then stop both sides."""
+async def _serve(websocket: WebSocket, stream: Coroutine[Any, Any, None], revoked: Coroutine[Any, Any, None]) -> None:
+    """Run the stream until the client goes away, sending fails or the credential is revoked; the
+    first of the three to end stops the others."""
+    closed = False
     try:
         async with asyncio.TaskGroup() as group:
-            sending = group.create_task(stream, name="live-send")
-            receiving = group.create_task(_until_disconnect(websocket), name="live-receive")
-            sending.add_done_callback(lambda _: receiving.cancel())
-            receiving.add_done_callback(lambda _: sending.cancel())
+            tasks = [
+                group.create_task(stream, name="live-send"),
+                group.create_task(_until_disconnect(websocket), name="live-receive"),
+                watching := group.create_task(revoked, name="live-credential"),
+            ]
+            for task in tasks:
+                task.add_done_callback(lambda _: [other.cancel() for other in tasks])
     except* ServiceError as failures:
         with contextlib.suppress(Exception):
             await websocket.close(code=1011, reason=str(failures.exceptions[0])[:100])
+        closed = True
     except* (WebSocketDisconnect, OSError, RuntimeError):
-        pass  # the client left while we were sending
+        closed = True  # the client left while we were sending
+    if not closed and watching.done() and not watching.cancelled():
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1008, reason="the credential was revoked")
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:

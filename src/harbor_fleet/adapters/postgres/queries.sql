@@ -34,6 +34,34 @@ FROM operator_tokens t LEFT JOIN operator_token_fleets f USING (token_id)
 WHERE t.token_sha256 = %(token_sha256)s AND t.revoked_at IS NULL
 GROUP BY t.token_id;
 
+-- name: revoke_key
+UPDATE partner_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key_id = %(key_id)s RETURNING revoked_at;
+
+-- name: revoke_token
+WITH revoked AS (
+    UPDATE operator_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_id = %(token_id)s
+    RETURNING token_id, revoked_at
+), ended AS (
+    DELETE FROM operator_sessions WHERE token_id IN (SELECT token_id FROM revoked)
+)
+SELECT revoked_at FROM revoked;
+
+-- name: key_fleets
+SELECT f.fleet_id FROM partner_keys k JOIN partner_key_fleets f USING (key_id)
+WHERE k.key_id = %(key_id)s AND k.revoked_at IS NULL ORDER BY f.fleet_id;
+
+-- name: list_keys
+SELECT k.key_id, k.created_at, k.revoked_at, array_agg(f.fleet_id ORDER BY f.fleet_id)
+FROM partner_keys k JOIN partner_key_fleets f USING (key_id)
+WHERE k.key_id IN (SELECT key_id FROM partner_key_fleets WHERE fleet_id = %(fleet_id)s)
+GROUP BY k.key_id ORDER BY k.created_at, k.key_id;
+
+-- name: list_tokens
+SELECT t.token_id, t.created_at, t.revoked_at, array_agg(f.fleet_id ORDER BY f.fleet_id)
+FROM operator_tokens t JOIN operator_token_fleets f USING (token_id)
+WHERE t.token_id IN (SELECT token_id FROM operator_token_fleets WHERE fleet_id = %(fleet_id)s)
+GROUP BY t.token_id ORDER BY t.created_at, t.token_id;
+
 -- name: insert_session
 INSERT INTO operator_sessions (session_sha256, token_id, expires_at)
 VALUES (%(session_sha256)s, %(token_id)s, now() + make_interval(secs => %(seconds)s));
@@ -51,21 +79,6 @@ DELETE FROM operator_sessions WHERE session_sha256 = %(session_sha256)s;
 
 -- name: fleet_seq
 SELECT seq FROM fleets WHERE fleet_id = %(fleet_id)s;
-
--- name: insert_session
-INSERT INTO operator_sessions (session_sha256, token_id, expires_at)
-VALUES (%(session_sha256)s, %(token_id)s, now() + make_interval(secs => %(seconds)s));
-
--- name: get_session
-SELECT t.token_id, coalesce(array_agg(f.fleet_id) FILTER (WHERE f.fleet_id IS NOT NULL), '{}')
-FROM operator_sessions s
-JOIN operator_tokens t USING (token_id)
-LEFT JOIN operator_token_fleets f USING (token_id)
-WHERE s.session_sha256 = %(session_sha256)s AND s.expires_at > now() AND t.revoked_at IS NULL
-GROUP BY t.token_id;
-
--- name: delete_session
-DELETE FROM operator_sessions WHERE session_sha256 = %(session_sha256)s;
 
 -- name: fleet_seqs
 SELECT fleet_id, seq FROM fleets WHERE fleet_id = ANY(%(fleet_ids)s);

@@ -39,6 +39,16 @@ class TokenRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialInfo:
+    """A key or token as listed: never its secret."""
+
+    credential_id: str
+    fleets: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class FleetSnapshot:
     seq: int
     positions: list[Fix]
@@ -126,6 +136,20 @@ class PostgresStore:
     async def delete_session(self, session_sha256: bytes) -> None:
         async with self._connection() as conn:
             await conn.execute(QUERIES["delete_session"], {"session_sha256": session_sha256})
+
+    async def revoke(self, kind: str, credential_id: str) -> datetime | None:
+        """Revoke a key or token (`kind` "key" or "token"): when it was revoked, None if there is none."""
+        rows = await self._fetch(f"revoke_{kind}", {f"{kind}_id": credential_id})
+        return rows[0][0] if rows else None
+
+    async def key_fleets(self, key_id: str) -> list[str]:
+        """The fleets of a key that is not revoked (empty when there is none)."""
+        return [str(row[0]) for row in await self._fetch("key_fleets", {"key_id": key_id})]
+
+    async def list_credentials(self, kind: str, fleet_id: str) -> list[CredentialInfo]:
+        """The keys or tokens allowed for a fleet, revoked ones included, oldest first."""
+        rows = await self._fetch(f"list_{kind}s", {"fleet_id": fleet_id})
+        return [CredentialInfo(str(cid), list(fleets), created, revoked) for cid, created, revoked, fleets in rows]
 
     async def _insert_with_fleets(
         self, insert: str, link: str, params: Mapping[str, object], fleet_ids: Sequence[str]
