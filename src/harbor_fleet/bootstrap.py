@@ -17,7 +17,7 @@ from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.rate_limit import RateLimiter
 from harbor_fleet.runtime.live import LiveSessions
 from harbor_fleet.runtime.supervisor import ChildTarget, RestartPolicy, Started, Supervisor
-from harbor_fleet.runtime.tracker import Loader
+from harbor_fleet.runtime.tracker import Loader, SourceUnavailable
 from harbor_fleet.runtime.trackers import Trackers
 from harbor_fleet.service.admin import Admin
 from harbor_fleet.service.credentials import Credentials
@@ -118,7 +118,10 @@ class Application:
 
 def _loader(store: PostgresStore) -> Loader:
     async def load(fleet_id: str) -> tuple[int, list[Fix]]:
-        snapshot = await store.load_fleet(fleet_id)
+        try:
+            snapshot = await store.load_fleet(fleet_id)
+        except StoreUnavailable as error:
+            raise SourceUnavailable(str(error)) from error
         return snapshot.seq, snapshot.positions
 
     return load

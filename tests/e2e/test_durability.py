@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import httpx2
-import psutil
 import psycopg
+from private_postgres import kill_postmaster
 
 from conftest import Server, cli_json, harbor_env, signed
 
@@ -18,12 +18,7 @@ KILL_AFTER_ACKNOWLEDGED = 2000
 
 
 def kill_embedded_postgres(data_dir: Path) -> None:
-    pid = int((data_dir / "pg" / "postmaster.pid").read_text().split("\n", 1)[0])
-    postmaster = psutil.Process(pid)
-    victims = [postmaster, *postmaster.children(recursive=True)]
-    for process in victims:
-        process.kill()
-    psutil.wait_procs(victims, timeout=10)
+    kill_postmaster(int((data_dir / "pg" / "postmaster.pid").read_text().split("\n", 1)[0]))
 
 
 async def client(url: str, key: dict, number: int, acknowledged: list[tuple[str, str]], enough: asyncio.Event) -> None:

@@ -88,3 +88,42 @@ async def test_a_failed_read_fails_its_waiters_and_the_next_get_reads_again(cloc
     with pytest.raises(ConnectionError):
         await cache.get("k")
     assert await cache.get("k") == "v"
+
+
+class Down(Exception):
+    pass
+
+
+async def test_an_expired_entry_is_answered_while_reads_fail_with_a_stale_error(clock: list[float]) -> None:
+    source = Source()
+    source.values["k"] = "v1"
+    cache = ReadThrough(source.load, ttl=1.0, clock=lambda: clock[0], stale_if_error=(Down,))
+
+    async def failing(key: str) -> str | None:
+        raise Down
+
+    assert await cache.get("k") == "v1"
+    cache._load = failing  # the database goes away
+    clock[0] = 5.0
+    assert await cache.get("k") == "v1"  # known before the outage: still answered
+    with pytest.raises(Down):
+        await cache.get("never-seen")  # unknown: nothing to vouch for it
+    cache._load = source.load
+    source.values["k"] = "v2"
+    assert await cache.get("k") == "v2"  # back: read again
+
+
+async def test_other_errors_are_not_hidden_by_a_stale_entry(clock: list[float]) -> None:
+    calls = []
+
+    async def load(key: str) -> str | None:
+        calls.append(key)
+        if len(calls) > 1:
+            raise ValueError("a bug, not an outage")
+        return "v"
+
+    cache = ReadThrough(load, ttl=1.0, clock=lambda: clock[0], stale_if_error=(Down,))
+    assert await cache.get("k") == "v"
+    clock[0] = 2.0
+    with pytest.raises(ValueError):
+        await cache.get("k")

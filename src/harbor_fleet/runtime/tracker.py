@@ -4,6 +4,8 @@ It loads its state from PostgreSQL when it (re)starts, then applies committed ev
 mailbox in `seq` order. When the mailbox overflows or a `seq` is missing, it does not guess: it
 reloads from PostgreSQL, the source of truth. Readers use `state` directly (one event loop, so a
 read never sees half an update) and fall back to PostgreSQL while it is None (loading or parked).
+A reload that finds the database unavailable keeps the state it has (readers are served the last
+known positions during an outage) and tries again every RETRY_SECONDS.
 """
 
 import asyncio
@@ -15,6 +17,11 @@ from harbor_fleet.domain.fleet import FleetSettings, FleetState
 from harbor_fleet.runtime.supervisor import Started
 
 Loader = Callable[[str], Awaitable[tuple[int, list[Fix]]]]
+RETRY_SECONDS = 0.5
+
+
+class SourceUnavailable(Exception):
+    """The loader cannot reach the source of truth right now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,21 +100,46 @@ class Tracker:
         if isinstance(message, Reload):
             await self._reload()
             return
+        if not self._apply(message):  # an event we never saw: catch up from the source of truth
+            await self._reload()
+            return
+        self._progress.set()
+
+    def _apply(self, message: Events) -> bool:
+        """Apply events in seq order; False at a gap (the state stays as it was before the gap)."""
         state = self.state
         assert state is not None
         for seq, fix in message.events:
-            if seq > state.seq + 1:  # an event we never saw: catch up from the source of truth
-                await self._reload()
-                return
+            if seq > state.seq + 1:
+                return False
             state.apply(seq, fix)
-        self._progress.set()
+        return True
 
     async def _reload(self) -> None:
+        while True:
+            queued = self._drain()
+            try:
+                seq, positions = await self._load(self.fleet_id)
+                break
+            except SourceUnavailable:
+                if self.state is None:
+                    raise  # nothing to serve meanwhile: let the supervisor restart (or park) the tracker
+                for events in queued:  # committed before the outage: keep the state as current as it can be
+                    if not self._apply(events):
+                        break
+                self._progress.set()
+                await asyncio.sleep(RETRY_SECONDS)
+        self.state = FleetState(self.settings, seq, {fix.vehicle_id: fix for fix in positions})
+        self._progress.set()
+
+    def _drain(self) -> list[Events]:
+        """Empty the mailbox (all of it was committed before the snapshot about to be read)."""
         self._overflowed = False
-        while not self._mailbox.empty():  # all queued was committed before the snapshot is read
+        queued: list[Events] = []
+        while not self._mailbox.empty():
             message = self._mailbox.get_nowait()
             if isinstance(message, Crash):
                 raise TrackerCrashed(f"tracker {self.fleet_id} crashed on request")
-        seq, positions = await self._load(self.fleet_id)
-        self.state = FleetState(self.settings, seq, {fix.vehicle_id: fix for fix in positions})
-        self._progress.set()
+            if isinstance(message, Events):
+                queued.append(message)
+        return queued

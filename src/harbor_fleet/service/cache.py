@@ -1,6 +1,8 @@
 """A read-through cache with a time to live. It never remembers "not found", so what a command
 creates is usable at once on every process; what it changes is seen within the TTL. Concurrent misses
-of one key share a single read, so an expiring hot entry costs one query, not one per request."""
+of one key share a single read, so an expiring hot entry costs one query, not one per request. When a
+read fails with one of `stale_if_error`, an expired entry is answered instead: a database outage does
+not lock out callers already known (nothing can be revoked while the database is down)."""
 
 import asyncio
 import time
@@ -18,8 +20,10 @@ class ReadThrough(Generic[K, V]):
         ttl: float,
         max_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        stale_if_error: tuple[type[Exception], ...] = (),
     ) -> None:
         self._load = load
+        self._stale_if_error = stale_if_error
         self._ttl = ttl
         self._max_entries = max_entries
         self._clock = clock
@@ -36,7 +40,12 @@ class ReadThrough(Generic[K, V]):
             loading = asyncio.get_running_loop().create_task(self._load(key), name="cache-read")
             self._loading[key] = loading
             loading.add_done_callback(lambda task: self._loaded(key, task))
-        return await asyncio.shield(loading)
+        try:
+            return await asyncio.shield(loading)
+        except self._stale_if_error:
+            if entry is None:
+                raise
+            return entry[1]
 
     def _loaded(self, key: K, task: "asyncio.Task[V | None]") -> None:
         del self._loading[key]

@@ -5,7 +5,7 @@ import secrets
 import time
 from collections.abc import Callable
 
-from harbor_fleet.adapters.postgres.store import KeyRecord, PostgresStore, TokenRecord
+from harbor_fleet.adapters.postgres.store import KeyRecord, PostgresStore, StoreUnavailable, TokenRecord
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.domain.ids import is_identifier
 from harbor_fleet.domain.rate_limit import RateLimiter
@@ -46,10 +46,11 @@ class Credentials:
     ) -> None:
         self._clock = clock
         self._limiter = limiter
-        self.fleets = ReadThrough(store.get_fleet, ttl)
-        self._keys = ReadThrough(store.get_key, ttl)
-        self._tokens = ReadThrough(store.get_token, ttl)
-        self._sessions = ReadThrough(store.get_session, ttl)
+        stale = (StoreUnavailable,)
+        self.fleets = ReadThrough(store.get_fleet, ttl, stale_if_error=stale)
+        self._keys = ReadThrough(store.get_key, ttl, stale_if_error=stale)
+        self._tokens = ReadThrough(store.get_token, ttl, stale_if_error=stale)
+        self._sessions = ReadThrough(store.get_session, ttl, stale_if_error=stale)
         self._store = store
 
     async def partner(self, key_id: str | None, timestamp: str | None, signature: str | None, body: bytes) -> KeyRecord:

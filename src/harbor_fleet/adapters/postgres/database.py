@@ -15,8 +15,11 @@ def resolve_url(settings: Settings) -> str:
     return embedded.start(settings.data_dir)
 
 
+CONNECT_TIMEOUT = 5  # seconds: an unreachable host fails a request instead of holding it
+
+
 async def connect(url: str) -> AsyncConnection[TupleRow]:
-    return await AsyncConnection.connect(url, autocommit=True)
+    return await AsyncConnection.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
 
 
 def make_pool(url: str, size: int) -> AsyncConnectionPool[AsyncConnection[TupleRow]]:
@@ -24,8 +27,12 @@ def make_pool(url: str, size: int) -> AsyncConnectionPool[AsyncConnection[TupleR
         url,
         min_size=1,
         max_size=size,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
         open=False,
         name="harbor",
         timeout=5.0,
+        # The pool retries a lost connection with doubling pauses; giving up after 2 s and starting
+        # afresh on the next request keeps those pauses short, so the service is back within a second
+        # or two of the database, however long the outage was.
+        reconnect_timeout=2.0,
     )

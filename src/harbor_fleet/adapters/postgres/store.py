@@ -4,7 +4,8 @@ Driver errors that mean "the database is unavailable" are translated here into S
 so the layers above never import psycopg.
 """
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,41 @@ Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
 class StoreUnavailable(Exception):
     """The database cannot be reached right now."""
+
+
+class OutageGate:
+    """Once the database failed, callers are told at once that it is unavailable instead of each
+    waiting out the pool's timeout; every `pause` seconds one caller (the probe) tries again."""
+
+    PROBE_TIMEOUT = 2.0
+
+    def __init__(self, pause: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+        self._pause = pause
+        self._clock = clock
+        self._down = False
+        self._probing = False
+        self._retry_at = 0.0
+
+    def admit(self) -> float | None:
+        """The time this caller may wait for a connection (None: the pool's own); raises
+        StoreUnavailable while the database is down and it is not this caller's turn to probe."""
+        if not self._down:
+            return None
+        if self._probing or self._clock() < self._retry_at:
+            raise StoreUnavailable("the database is unavailable")
+        self._probing = True
+        return self.PROBE_TIMEOUT
+
+    def succeeded(self) -> None:
+        self._down = False
+
+    def failed(self) -> None:
+        self._down = True
+        self._retry_at = self._clock() + self._pause
+
+    def finished(self, probe: float | None) -> None:
+        if probe is not None:
+            self._probing = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +93,20 @@ class FleetSnapshot:
 class PostgresStore:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
+        self._gate = OutageGate()
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection[TupleRow]]:
+        probe = self._gate.admit()
         try:
-            async with self._pool.connection() as conn:
+            async with self._pool.connection(timeout=probe) as conn:
+                self._gate.succeeded()
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as error:
+            self._gate.failed()
             raise StoreUnavailable(str(error)) from error
+        finally:
+            self._gate.finished(probe)
 
     async def _fetch(self, name: str, params: Mapping[str, object]) -> list[TupleRow]:
         async with self._connection() as conn:

@@ -17,6 +17,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from harbor_fleet.adapters.postgres import database
 from harbor_fleet.adapters.postgres.batch_store import (
     Submitted,
     VehicleCapReached,
@@ -140,7 +141,7 @@ class GroupCommitWriter:
 
     async def _connection(self) -> AsyncConnection[TupleRow]:
         if self._conn is None or self._conn.closed:
-            self._conn = await AsyncConnection.connect(self._url, autocommit=True)
+            self._conn = await database.connect(self._url)
         return self._conn
 
     async def _drop_connection(self) -> None:
