@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout: float = Field(default=10.0, gt=0)
+    # Open connections (HTTP and WebSocket) per process; past it new ones get 503 overloaded.
+    max_connections: int = Field(default=10_000, ge=1)
+    # Seconds a request may take to arrive whole (headers and body), and a new connection to begin one.
+    request_timeout: float = Field(default=30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
     # Proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses or networks, "*" for

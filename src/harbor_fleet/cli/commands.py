@@ -42,6 +42,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from harbor_fleet.logs import configure_logging
+    from harbor_fleet.web.protocol import GuardedHttpToolsProtocol
 
     settings = settings_from(args, host=args.host, port=args.port, workers=args.workers)
     # Worker processes read their settings from the environment: hand the flags down that way.
@@ -50,6 +51,7 @@ def serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"HARBOR_{name.upper()}"] = str(value)
     configure_logging(settings.log_level, settings.access_log)
+    _allow_open_files(settings.max_connections + 1000)
     uvicorn.run(
         "harbor_fleet.web.app:create_app_from_env",
         factory=True,
@@ -57,7 +59,8 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http=GuardedHttpToolsProtocol,
+        limit_concurrency=settings.max_connections,
         ws="websockets-sansio",
         # Frames are small and the same for every client: compressing them per connection cost a quarter
         # of the server's CPU in the fan-out measurement, for little gain on the wire.
@@ -71,6 +74,16 @@ def serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's open-file limit toward `wanted` (connections need a descriptor each)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 async def run(args: argparse.Namespace) -> Result:

@@ -61,6 +61,24 @@ class TooDeep(Exception):
     """JSON nested deeper than 32 levels."""
 
 
+class RepeatedKeys(dict[str, object]):
+    """A JSON object that named some keys more than once (`repeated`, in order); it holds the last
+    value of each. A body with such an object is refused: which value was meant is anyone's guess."""
+
+    def __init__(self, pairs: list[tuple[str, object]], repeated: list[str]) -> None:
+        super().__init__(pairs)
+        self.repeated = repeated
+
+
+def _repeated_problems(value: object, index: int | None) -> list[FixError]:
+    if not isinstance(value, RepeatedKeys):
+        return []
+    message = "the key {} appears more than once"
+    if index is None:
+        return [FixError(None, "fixes", message.format(_quote(key))) for key in value.repeated]
+    return [FixError(index, _clip(key), message.format(_quote(key))) for key in value.repeated]
+
+
 def parse_body(body: object, window: TimeWindow) -> list[Fix] | list[FixError]:
     """The fixes of an ingest body, or every problem found in it."""
     fixes_value = _fixes_list(body)
@@ -84,6 +102,10 @@ def _fixes_list(body: object) -> list[object] | FixError:
     if not isinstance(body, dict):
         _check_depth(body, 1)
         return problem('the body must be a JSON object with a "fixes" list')
+    repeated = _repeated_problems(body, None)
+    if repeated:
+        _check_depth(body, 1)
+        return repeated[0]
     extra = sorted(key for key in body if key != "fixes")
     if extra:
         _check_depth(body, 1)
@@ -104,7 +126,8 @@ def parse_fix(index: int, item: object, window: TimeWindow) -> Fix | list[FixErr
     if not isinstance(item, dict):
         _check_depth(item, 3)
         return [FixError(index, "fixes", "each fix must be a JSON object")]
-    errors = [FixError(index, field, message) for field, message in _fix_problems(item, window)]
+    errors = _repeated_problems(item, index)
+    errors += [FixError(index, field, message) for field, message in _fix_problems(item, window)]
     if errors:
         return errors
     return Fix(

@@ -1,8 +1,9 @@
 """What an API handler sees of a request, and what it answers: plain data, no framework objects, so
 the same handler serves the direct ASGI path (fast.py) and the Starlette route (for HEAD and tests)."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -55,6 +56,17 @@ def header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     for name, value in raw:
         headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
     return headers
+
+
+class ClientGone(Exception):
+    """The client went away before its request arrived whole: there is nobody to answer."""
+
+
+def body_chunk(message: Mapping[str, Any]) -> tuple[bytes, bool]:
+    """A piece of the body from an ASGI receive message, and whether more follows."""
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    return message.get("body", b""), message.get("more_body", False)
 
 
 async def read_limited(chunks: Callable[[], Awaitable[tuple[bytes, bool]]], declared: str | None) -> bytes:

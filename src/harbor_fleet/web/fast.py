@@ -17,7 +17,16 @@ from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.logs import REQUEST_ID
 from harbor_fleet.service.errors import ServiceError, Unavailable
 from harbor_fleet.web.api import Api
-from harbor_fleet.web.call import Call, Reply, error_reply, header_dict, read_limited, service_error_reply
+from harbor_fleet.web.call import (
+    Call,
+    ClientGone,
+    Reply,
+    body_chunk,
+    error_reply,
+    header_dict,
+    read_limited,
+    service_error_reply,
+)
 from harbor_fleet.web.middleware import request_id_of
 
 log = logging.getLogger(__name__)
@@ -55,14 +64,15 @@ class DirectApi:
         headers = header_dict(scope["headers"])
 
         async def chunk() -> tuple[bytes, bool]:
-            message = await receive()
-            return message.get("body", b""), message.get("more_body", False)
+            return body_chunk(await receive())
 
         call = Call(params, headers, scope["query_string"], lambda: read_limited(chunk, headers.get("content-length")))
         try:
             reply = await handler(call)
         except ServiceError as error:
             reply = service_error_reply(error)
+        except ClientGone:
+            return
         except StoreUnavailable:
             reply = service_error_reply(Unavailable(retry_after=1))
         except Exception:

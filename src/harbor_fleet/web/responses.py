@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from harbor_fleet.web.call import Call, Reply, header_dict, read_limited
+from harbor_fleet.web.call import Call, ClientGone, Reply, body_chunk, header_dict, read_limited
 
 
 def to_response(reply: Reply) -> Response:
@@ -17,12 +17,14 @@ def endpoint(handler: Callable[[Call], Awaitable[Reply]]) -> Callable[[Request],
 
     async def serve(request: Request) -> Response:
         async def chunk() -> tuple[bytes, bool]:
-            message = await request.receive()
-            return message.get("body", b""), message.get("more_body", False)
+            return body_chunk(await request.receive())
 
         headers = header_dict(request.scope["headers"])
         read = lambda: read_limited(chunk, headers.get("content-length"))  # noqa: E731
         call = Call(dict(request.path_params), headers, request.scope["query_string"], read)
-        return to_response(await handler(call))
+        try:
+            return to_response(await handler(call))
+        except ClientGone:
+            return Response(status_code=400)  # nobody is left to read it
 
     return serve

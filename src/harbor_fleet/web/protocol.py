@@ -1,0 +1,163 @@
+"""The HTTP connection guard: uvicorn's httptools protocol with the limits a server facing the internet
+needs and uvicorn does not set.
+
+- Header bytes per request are capped (MAX_HEADER_BYTES): past it, `431 headers_too_large` and the
+  connection closes. (httptools itself would buffer a header of any size.)
+- A request must arrive whole, headers and body, within HARBOR_REQUEST_TIMEOUT seconds of its first byte,
+  and a new connection must start a request within that time: a client trickling bytes (slow loris) gets
+  `408 request_timeout` and the connection closes. An idle keep-alive connection is closed by uvicorn.
+- Connections are capped (uvicorn's `limit_concurrency`, from HARBOR_MAX_CONNECTIONS): past it a new
+  connection is answered `503 overloaded` with Retry-After, in the service's own error body.
+"""
+
+import asyncio
+import functools
+from typing import Any
+
+import msgspec
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from harbor_fleet.settings import load_settings
+from harbor_fleet.web.middleware import request_id_of
+
+
+@functools.cache
+def request_timeout() -> float:
+    """Read once per process (uvicorn makes the protocol; worker processes inherit the environment)."""
+    return load_settings().request_timeout
+
+
+MAX_HEADER_BYTES = 64 * 1024
+# After a refusal the connection reads and drops what the client is still sending for this long before
+# closing: closing with unread bytes would make the kernel reset the connection, and the client would
+# lose the answer.
+LINGER_SECONDS = 2.0
+
+_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large", 503: b"Service Unavailable"}
+
+
+def error_response(status: int, code: str, message: str, retry_after: int | None = None) -> bytes:
+    """A complete HTTP/1.1 response with the error body, closing the connection."""
+    body = msgspec.json.encode({"error": {"code": code, "message": message}})
+    head = [
+        b"HTTP/1.1 %d %s" % (status, _REASONS[status]),
+        b"content-type: application/json",
+        b"content-length: %d" % len(body),
+        b"x-request-id: " + request_id_of(()),
+        b"connection: close",
+    ]
+    if retry_after is not None:
+        head.append(b"retry-after: %d" % retry_after)
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+def _headers_too_large() -> bytes:
+    message = f"the request's headers are larger than {MAX_HEADER_BYTES // 1024} KiB"
+    return error_response(431, "headers_too_large", message)
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing a request that was refused."""
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Our own check answers in the service's error body; uvicorn's would answer in plain text.
+        self._max_connections = self.limit_concurrency
+        self.limit_concurrency = None
+        self._header_bytes = 0
+        self._buffered = 0
+        self._in_headers = True
+        self._started = False
+        self._refused = False
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self._max_connections is not None and len(self.connections) > self._max_connections:
+            self._refuse(error_response(503, "overloaded", "the server holds as many connections as it may", 1))
+            return
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering: dropped unread
+        super().data_received(data)
+        if self._in_headers and not self._refused and not self.transport.is_closing():
+            # The parser buffers a header until it is whole: while a request is still in its headers,
+            # count what arrived, so the buffer never grows more than one chunk past the limit.
+            self._buffered += len(data)
+            if self._buffered > MAX_HEADER_BYTES:
+                self._refuse(_headers_too_large())
+
+    def on_url(self, url: bytes) -> None:
+        self._header_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4
+        super().on_header(name, value)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._started = True
+        self._in_headers = True
+        self._header_bytes = 0
+        self._buffered = 0
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse(_headers_too_large())
+            raise _Refused  # stops the parser: no app task for this request
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:  # not after a refusal of ours
+            super().send_400_response(msg)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        self._disarm()
+        super().handle_websocket_upgrade()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(request_timeout(), self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self._started or (self.cycle is not None and self.cycle.response_started):
+            self.transport.close()  # nothing asked yet, or an answer under way: just hang up
+            return
+        message = f"the request did not arrive within {request_timeout():g} s"
+        self._refuse(error_response(408, "request_timeout", message))
+
+    def _refuse(self, response: bytes) -> None:
+        self._disarm()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # As if the client had gone: the app reads a disconnect, and its answer, if any, is dropped.
+            self.cycle.keep_alive = False
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        if self._refused or self.transport.is_closing():
+            return
+        self._refused = True
+        self.transport.write(response)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)

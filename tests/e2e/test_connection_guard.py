@@ -1,0 +1,121 @@
+"""Limits at the connection, on a real server: oversized headers (431), requests that trickle in
+(408), idle connections, the connection cap (503), and a client that leaves mid-body (nothing stored)."""
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import Server, cli_json, harbor_env, signed
+from helpers import eventually
+
+REQUEST_TIMEOUT = 1.0
+
+
+def start(database_url: str, tmp_path: Path, servers: list[Server], **settings: str) -> Server:
+    env = harbor_env(database_url=database_url, **settings)
+    cli_json(env, "fleet", "create", "f1")
+    started = Server(env, tmp_path / "server.log").start()
+    servers.append(started)
+    return started
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path, servers: list[Server]) -> Iterator[Server]:
+    yield start(database_url, tmp_path, servers, request_timeout=str(REQUEST_TIMEOUT))
+
+
+def connect(server: Server) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    return sock
+
+
+def answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Read one response until the server closes the connection (every refusal closes it)."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = {name.lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def test_headers_over_64_kib_get_431_with_the_error_body(server: Server) -> None:
+    for size in (70_000, 5_000_000):
+        with connect(server) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n")
+            status, headers, body = answer(sock)  # refused mid-send, the answer still arrives
+        assert status == 431 and headers["connection"] == "close" and headers["x-request-id"]
+        assert json.loads(body)["error"]["code"] == "headers_too_large"
+    with connect(server) as sock:  # many small headers count too
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(10_000)))
+        sock.sendall(b"\r\n")
+        assert answer(sock)[0] == 431
+
+
+def test_a_request_that_trickles_in_gets_408_and_stores_nothing(server: Server, database_url: str) -> None:
+    key = cli_json(server.env, "key", "create", "--fleet", "f1")
+    body = json.dumps({"fixes": [{"vehicle_id": "v1", "lat": 1, "lng": 2, "recorded_at": "2026-11-27T00:00:00Z"}]})
+    headers = signed(key, body.encode())
+    head = "POST /api/v1/fleets/f1/positions HTTP/1.1\r\nHost: x\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    with connect(server) as slow_body, connect(server) as slow_headers:
+        slow_body.sendall(head.encode() + body.encode()[:10])  # and then nothing more
+        slow_headers.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-One: ")
+        started = time.monotonic()
+        for sock in (slow_body, slow_headers):
+            status, _, answer_body = answer(sock)
+            assert status == 408 and json.loads(answer_body)["error"]["code"] == "request_timeout"
+        assert time.monotonic() - started < 10 * REQUEST_TIMEOUT  # the deadline, not the socket timeout
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM fixes").fetchone() == (0,)
+
+
+def test_a_connection_that_never_asks_is_closed(server: Server) -> None:
+    with connect(server) as sock:
+        assert sock.recv(100) == b""  # closed by the server, without an answer to nothing
+
+
+def health(server: Server) -> int:
+    with connect(server) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return answer(sock)[0]
+
+
+def test_past_the_connection_cap_new_connections_get_503(
+    database_url: str, tmp_path: Path, servers: list[Server]
+) -> None:
+    server = start(database_url, tmp_path, servers, max_connections="4")
+    held = [connect(server) for _ in range(4)]
+    try:
+        for sock in held:  # each is in use: a request whose body has not come yet
+            sock.sendall(b"POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        with connect(server) as extra:
+            status, headers, body = answer(extra)
+        assert status == 503 and headers["retry-after"] == "1"
+        assert json.loads(body)["error"]["code"] == "overloaded"
+        held.pop().close()
+        eventually(lambda: health(server) == 200, timeout=10)  # room again once one is gone
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_a_client_leaving_mid_body_stores_nothing(server: Server, database_url: str) -> None:
+    key = cli_json(server.env, "key", "create", "--fleet", "f1")
+    body = json.dumps({"fixes": [{"vehicle_id": "v1", "lat": 1, "lng": 2, "recorded_at": "2026-11-27T00:00:00Z"}]})
+    headers = signed(key, body.encode())
+    head = "POST /api/v1/fleets/f1/positions HTTP/1.1\r\nHost: x\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    with connect(server) as sock:
+        sock.sendall(head.encode() + body.encode()[:-5])
+    assert health(server) == 200  # the server is still fine
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM fixes").fetchone() == (0,)
