@@ -1,6 +1,7 @@
 """Limits at the connection, on a real server: oversized headers (431), requests that trickle in
 (408), idle connections, the connection cap (503), and a client that leaves mid-body (nothing stored)."""
 
+import asyncio
 import json
 import socket
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import websockets
 
 from conftest import Server, cli_json, harbor_env, signed
 from helpers import eventually
@@ -119,3 +121,21 @@ def test_a_client_leaving_mid_body_stores_nothing(server: Server, database_url: 
     assert health(server) == 200  # the server is still fine
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM fixes").fetchone() == (0,)
+
+
+def test_a_large_message_from_a_live_client_closes_its_stream_with_1009(server: Server) -> None:
+    token = cli_json(server.env, "token", "create", "--fleet", "f1")
+
+    async def flood() -> int | None:
+        url = f"ws://127.0.0.1:{server.port}/api/v1/fleets/f1/live"
+        headers = {"Authorization": f"Bearer {token['token']}"}
+        async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
+            assert json.loads(await ws.recv())["type"] == "snapshot"
+            await ws.send("x" * 1_000_000)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                async with asyncio.timeout(10):
+                    while True:
+                        await ws.recv()
+            return closed.value.rcvd.code if closed.value.rcvd else None
+
+    assert asyncio.run(flood()) == 1009
