@@ -66,7 +66,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # Our own check answers in the service's error body; uvicorn's would answer in plain text.
         self._max_connections = self.limit_concurrency
         self.limit_concurrency = None
-        self._header_bytes = 0
         self._buffered = 0
         self._in_headers = True
         self._started = False
@@ -95,25 +94,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if self._buffered > MAX_HEADER_BYTES:
                 self._refuse(_headers_too_large())
 
-    def on_url(self, url: bytes) -> None:
-        self._header_bytes += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value) + 4
-        super().on_header(name, value)
-
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._started = True
         self._in_headers = True
-        self._header_bytes = 0
         self._buffered = 0
         self._arm()
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
-        if self._header_bytes > MAX_HEADER_BYTES:
+        # Summed once here rather than per header callback: this runs for every request.
+        if len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers) > MAX_HEADER_BYTES:
             self._refuse(_headers_too_large())
             raise _Refused  # stops the parser: no app task for this request
         super().on_headers_complete()
