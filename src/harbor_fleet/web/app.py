@@ -3,6 +3,7 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.resources import files
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -28,6 +29,7 @@ from harbor_fleet.web.responses import endpoint, to_response
 from harbor_fleet.web.session import session_endpoints
 
 log = logging.getLogger(__name__)
+_OPENAPI = files("harbor_fleet.web").joinpath("openapi.json").read_bytes()  # the contract of DESIGN 2, as OpenAPI 3.1
 
 
 def create_app(settings: Settings) -> DirectApi:
@@ -58,6 +60,7 @@ def create_app(settings: Settings) -> DirectApi:
         Route("/health", ops.health, methods=["GET"]),
         Route("/ready", ops.ready_endpoint(api), methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
     handlers = {
         ServiceError: _service_error,
@@ -80,6 +83,11 @@ def create_app_from_env() -> DirectApi:
     settings = load_settings()
     configure_logging(settings.log_level, settings.access_log)
     return create_app(settings)
+
+
+async def openapi(request: Request) -> Response:
+    """The service's own OpenAPI 3.1 document (web/openapi.json, loaded once)."""
+    return Response(_OPENAPI, media_type="application/json")
 
 
 async def _service_error(request: Request, error: Exception) -> Response:
