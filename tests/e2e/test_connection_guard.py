@@ -139,3 +139,11 @@ def test_a_large_message_from_a_live_client_closes_its_stream_with_1009(server: 
             return closed.value.rcvd.code if closed.value.rcvd else None
 
     assert asyncio.run(flood()) == 1009
+
+
+def test_what_is_not_http_gets_400_in_the_error_body(server: Server) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"HELLO THERE\r\n\r\n")
+        status, headers, body = answer(sock)
+    assert status == 400 and headers["x-request-id"]
+    assert json.loads(body)["error"]["code"] == "malformed_request"

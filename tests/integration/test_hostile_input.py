@@ -200,3 +200,18 @@ def test_a_thousand_fixes_with_explicit_nulls_take_the_thorough_path_and_are_acc
     response = harbor.ingest("f1", key, {"fixes": fixes})
     assert response.status_code == 202 and response.json() == {"accepted": 1000, "duplicates": 0}
     assert harbor.sql("SELECT count(*) FROM fixes WHERE speed_kmh IS NULL AND accuracy_m = 3") == [(1000,)]
+
+
+def test_a_key_id_that_is_no_identifier_is_unknown_not_a_failure(harbor: Harbor, key: IssuedKey) -> None:
+    raw = encode({"fixes": [fix()]})
+    for key_id in ("key\x00nul", "k" * 300, "key id with spaces"):
+        response = harbor.client.post(
+            "/api/v1/fleets/f1/positions", content=raw, headers={**signed_headers(key, raw), "x-harbor-key": key_id}
+        )
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unknown_key"
+
+
+def test_a_sign_in_body_over_one_mebibyte_is_413(harbor: Harbor, key: IssuedKey) -> None:
+    body = b'{"token": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    response = harbor.client.post("/api/v1/session", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"

@@ -57,7 +57,7 @@ class Credentials:
         """The partner key that signed `body`; the checks run missing → unknown → stale → signature."""
         if not key_id or timestamp is None or signature is None:
             raise MissingCredentials
-        key = await self._keys.get(key_id) if len(key_id) <= MAX_CREDENTIAL_LENGTH else None
+        key = await self._keys.get(key_id) if is_identifier(key_id) else None  # key ids are identifiers
         if key is None:
             raise UnknownKey
         if not timestamp_fresh(timestamp, time.time()):

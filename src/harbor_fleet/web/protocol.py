@@ -6,6 +6,7 @@ needs and uvicorn does not set.
 - A request must arrive whole, headers and body, within HARBOR_REQUEST_TIMEOUT seconds of its first byte,
   and a new connection must start a request within that time: a client trickling bytes (slow loris) gets
   `408 request_timeout` and the connection closes. An idle keep-alive connection is closed by uvicorn.
+- A request that is not valid HTTP gets `400 malformed_request` (uvicorn would answer in plain text).
 - Connections are capped (uvicorn's `limit_concurrency`, from HARBOR_MAX_CONNECTIONS): past it a new
   connection is answered `503 overloaded` with Retry-After, in the service's own error body.
 """
@@ -33,7 +34,12 @@ MAX_HEADER_BYTES = 64 * 1024
 # lose the answer.
 LINGER_SECONDS = 2.0
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large", 503: b"Service Unavailable"}
+_REASONS = {
+    400: b"Bad Request",
+    408: b"Request Timeout",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
 
 
 def error_response(status: int, code: str, message: str, retry_after: int | None = None) -> bytes:
@@ -110,8 +116,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
-        if not self._refused:  # not after a refusal of ours
-            super().send_400_response(msg)
+        """uvicorn's answer to what is not HTTP, in the service's error body (not after a refusal of ours)."""
+        if not self._refused:
+            self._refuse(error_response(400, "malformed_request", "the request is not valid HTTP/1.1"))
 
     def on_message_complete(self) -> None:
         self._disarm()

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from harbor_fleet.service.credentials import SESSION_SECONDS
 from harbor_fleet.service.errors import MalformedJson, MissingToken, UnsupportedMediaType
-from harbor_fleet.web.call import json_reply
+from harbor_fleet.web.call import ClientGone, body_chunk, json_reply, read_limited
 from harbor_fleet.web.responses import to_response
 
 if TYPE_CHECKING:
@@ -25,6 +25,10 @@ class _SignIn(msgspec.Struct):
     token: str
 
 
+async def _chunk(request: Request) -> tuple[bytes, bool]:
+    return body_chunk(await request.receive())
+
+
 def same_origin(origin: str | None, host: str | None) -> bool:
     return bool(origin and host) and urlsplit(origin).netloc == host
 
@@ -34,11 +38,14 @@ def session_endpoints(api: "Api") -> tuple[Endpoint, Endpoint, Endpoint]:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             raise UnsupportedMediaType
         try:
-            token = msgspec.json.decode(await request.body(), type=_SignIn).token
+            body = await read_limited(lambda: _chunk(request), request.headers.get("content-length"))
+            token = msgspec.json.decode(body, type=_SignIn).token
         except msgspec.ValidationError as error:
             raise MissingToken('the body must be {"token": "<operator token>"}') from error
         except msgspec.DecodeError as error:
             raise MalformedJson from error
+        except ClientGone:
+            return Response(status_code=400)  # nobody is left to read it
         session, record = await api.application.service.credentials.sign_in(token)
         response = to_response(json_reply({"fleets": sorted(record.fleets)}))
         response.set_cookie(
