@@ -60,6 +60,8 @@ class FleetService:
 
     async def ingest(self, fleet: FleetSettings, body: bytes) -> Written:
         """Store the body's fixes; the answer counts repeats (in the request or stored) as duplicates."""
+        if self._writer.full:
+            raise Overloaded(retry_after=1)  # shed before decoding: refusing must cost less than accepting
         fixes = decode_fixes(body, TimeWindow.at(self.now_micros(), fleet.retention_days))
         try:
             outcome = await self._writer.write(fleet.fleet_id, fixes)

@@ -82,6 +82,11 @@ class GroupCommitWriter:
     def pending_fixes(self) -> int:
         return self._pending_fixes
 
+    @property
+    def full(self) -> bool:
+        """No more fixes are taken until some are written."""
+        return self._pending_fixes >= self._max_pending
+
     async def run(self) -> None:
         """Write batches until closed and drained."""
         try:
