@@ -62,6 +62,10 @@ def _headers_too_large() -> bytes:
     return error_response(431, "headers_too_large", message)
 
 
+def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
+
+
 class _Refused(Exception):
     """Raised in a parser callback to stop parsing a request that was refused."""
 
@@ -72,10 +76,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # Our own check answers in the service's error body; uvicorn's would answer in plain text.
         self._max_connections = self.limit_concurrency
         self.limit_concurrency = None
-        self._buffered = 0
+        self._buffered = 0  # bytes of a request head still incomplete after earlier chunks
+        self._chunk = 0  # bytes of the chunk being parsed
         self._in_headers = True
         self._started = False
         self._refused = False
+        self._receiving = True  # a request (or, on a new connection, the first one) is awaited
+        self._receiving_since = 0.0
         self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -83,7 +90,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._max_connections is not None and len(self.connections) > self._max_connections:
             self._refuse(error_response(503, "overloaded", "the server holds as many connections as it may", 1))
             return
-        self._arm()
+        self._receiving_since = self.loop.time()
+        self._deadline = self.loop.call_later(request_timeout(), self._check_deadline)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -92,6 +100,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # lingering: dropped unread
+        self._chunk = len(data)
         super().data_received(data)
         if self._in_headers and not self._refused and not self.transport.is_closing():
             # The parser buffers a header until it is whole: while a request is still in its headers,
@@ -105,12 +114,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._started = True
         self._in_headers = True
         self._buffered = 0
-        self._arm()
+        self._receiving = True
+        self._receiving_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
-        # Summed once here rather than per header callback: this runs for every request.
-        if len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers) > MAX_HEADER_BYTES:
+        # Summed only when the head could be that large: this runs for every request.
+        if self._buffered + self._chunk > MAX_HEADER_BYTES and _head_size(self.url, self.headers) > MAX_HEADER_BYTES:
             self._refuse(_headers_too_large())
             raise _Refused  # stops the parser: no app task for this request
         super().on_headers_complete()
@@ -121,16 +131,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(error_response(400, "malformed_request", "the request is not valid HTTP/1.1"))
 
     def on_message_complete(self) -> None:
-        self._disarm()
+        self._receiving = False
         super().on_message_complete()
 
     def handle_websocket_upgrade(self) -> None:
         self._disarm()
         super().handle_websocket_upgrade()
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(request_timeout(), self._too_slow)
+    def _check_deadline(self) -> None:
+        """One timer per connection, set again only when it fires: a request costs a clock read, not a
+        timer of its own."""
+        self._deadline = None
+        if self._refused or self.transport.is_closing():
+            return
+        timeout = request_timeout()
+        waited = self.loop.time() - self._receiving_since if self._receiving else 0.0
+        if waited >= timeout:
+            self._too_slow()
+            return
+        self._deadline = self.loop.call_later(timeout - waited, self._check_deadline)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -138,7 +157,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._deadline = None
 
     def _too_slow(self) -> None:
-        self._deadline = None
         if not self._started or (self.cycle is not None and self.cycle.response_started):
             self.transport.close()  # nothing asked yet, or an answer under way: just hang up
             return
