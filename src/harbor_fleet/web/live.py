@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from harbor_fleet.web.api import Api
 
 
+MIN_RECHECK_SECONDS = 0.5
+
+
 def live_endpoint(api: "Api") -> Callable[[WebSocket], Awaitable[None]]:
     async def live(websocket: WebSocket) -> None:
         application = api.app
@@ -45,7 +48,9 @@ def live_endpoint(api: "Api") -> Callable[[WebSocket], Awaitable[None]]:
             return
         try:
             await websocket.accept()
-            revoked = service.watch_credential(request, application.settings.credential_cache_seconds)
+            # Re-checked as often as the cache is refreshed, but never in a busy loop (a TTL of 0 is allowed).
+            every = max(application.settings.credential_cache_seconds, MIN_RECHECK_SECONDS)
+            revoked = service.watch_credential(request, every)
             await _serve(websocket, service.stream(request, session, websocket.send_text), revoked)
         finally:
             service.leave(session)
