@@ -47,6 +47,16 @@ def answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return int(status_line.split()[1]), headers, body
 
 
+def signed_ingest(server: Server) -> tuple[bytes, bytes]:
+    """The head and body of a signed single-fix ingest request, to send in pieces."""
+    key = cli_json(server.env, "key", "create", "--fleet", "f1")
+    body = json.dumps({"fixes": [{"vehicle_id": "v1", "lat": 1, "lng": 2, "recorded_at": "2026-11-27T00:00:00Z"}]})
+    head = "POST /api/v1/fleets/f1/positions HTTP/1.1\r\nHost: x\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in signed(key, body.encode()).items())
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    return head.encode(), body.encode()
+
+
 def test_headers_over_64_kib_get_431_with_the_error_body(server: Server) -> None:
     for size in (70_000, 5_000_000):
         with connect(server) as sock:
@@ -61,14 +71,9 @@ def test_headers_over_64_kib_get_431_with_the_error_body(server: Server) -> None
 
 
 def test_a_request_that_trickles_in_gets_408_and_stores_nothing(server: Server, database_url: str) -> None:
-    key = cli_json(server.env, "key", "create", "--fleet", "f1")
-    body = json.dumps({"fixes": [{"vehicle_id": "v1", "lat": 1, "lng": 2, "recorded_at": "2026-11-27T00:00:00Z"}]})
-    headers = signed(key, body.encode())
-    head = "POST /api/v1/fleets/f1/positions HTTP/1.1\r\nHost: x\r\n"
-    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    head += f"Content-Length: {len(body)}\r\n\r\n"
+    head, body = signed_ingest(server)
     with connect(server) as slow_body, connect(server) as slow_headers:
-        slow_body.sendall(head.encode() + body.encode()[:10])  # and then nothing more
+        slow_body.sendall(head + body[:10])  # and then nothing more
         slow_headers.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-One: ")
         started = time.monotonic()
         for sock in (slow_body, slow_headers):
@@ -110,14 +115,9 @@ def test_past_the_connection_cap_new_connections_get_503(
 
 
 def test_a_client_leaving_mid_body_stores_nothing(server: Server, database_url: str) -> None:
-    key = cli_json(server.env, "key", "create", "--fleet", "f1")
-    body = json.dumps({"fixes": [{"vehicle_id": "v1", "lat": 1, "lng": 2, "recorded_at": "2026-11-27T00:00:00Z"}]})
-    headers = signed(key, body.encode())
-    head = "POST /api/v1/fleets/f1/positions HTTP/1.1\r\nHost: x\r\n"
-    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    head += f"Content-Length: {len(body)}\r\n\r\n"
+    head, body = signed_ingest(server)
     with connect(server) as sock:
-        sock.sendall(head.encode() + body.encode()[:-5])
+        sock.sendall(head + body[:-5])
     assert health(server) == 200  # the server is still fine
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM fixes").fetchone() == (0,)
