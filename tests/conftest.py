@@ -77,6 +77,26 @@ def empty_database_url(pg_server_url: str) -> Iterator[str]:
     _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis for the Redis bus (HARBOR_TEST_REDIS_URL); skipped when unreachable, failed under
+    HARBOR_REQUIRE_SERVICES=1. Channels are namespaced by database, so tests never hear each other."""
+    import redis
+
+    url = os.environ.get("HARBOR_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError as error:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"HARBOR_REQUIRE_SERVICES=1 but Redis at {url} is unreachable: {error}")
+        _notes.append(f"Redis at {url} unreachable ({error}); skipped the Redis bus tests")
+        pytest.skip(f"Redis at {url} is unreachable")
+    return url
+
+
 def _admin(url: str, statement: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(statement.encode())

@@ -4,15 +4,20 @@ in reverse (database → schema → pool → trackers → writer → service; th
 import asyncio
 import gc
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
+from psycopg.conninfo import conninfo_to_dict
+
 from harbor_fleet.adapters.bus.base import Bus, fleet_topic
 from harbor_fleet.adapters.bus.memory import MemoryBus
+from harbor_fleet.adapters.bus.postgres import CHANNEL, PostgresBus
+from harbor_fleet.adapters.bus.redis import RedisBus
 from harbor_fleet.adapters.postgres import database, embedded, migrations
 from harbor_fleet.adapters.postgres.store import Pool, PostgresStore, StoreUnavailable
-from harbor_fleet.adapters.postgres.writer import GroupCommitWriter
+from harbor_fleet.adapters.postgres.writer import NO_NOTIFY, GroupCommitWriter, Notify
 from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.rate_limit import RateLimiter
 from harbor_fleet.runtime.live import LiveSessions
@@ -71,17 +76,20 @@ class Application:
         limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         credentials = Credentials(store, settings.credential_cache_seconds, limiter)
         trackers = Trackers(_loader(store), policy, settings.tracker_mailbox_size)
-        bus = MemoryBus()
-        await bus.start()
         sessions = LiveSessions(settings.live_max_backlog, settings.live_max_per_token)
+        origin = secrets.token_hex(8)  # this process, on the bus
+        bus = _make_bus(settings, url, origin, store, lambda fleet_id: _holds(trackers, sessions, fleet_id))
+        await bus.start()
         writer = GroupCommitWriter(
             url,
             max_batch_fixes=settings.writer_max_batch_fixes,
             max_pending_fixes=settings.writer_max_pending_fixes,
             on_commit=_publisher(trackers, bus),
             on_uncertain=trackers.uncertain,
+            notify=Notify(CHANNEL, origin) if isinstance(bus, PostgresBus) else NO_NOTIFY,
         )
         services = Supervisor("services", RestartPolicy(max_restarts=10, window=10.0, park_seconds=1.0))
+        services.start_child("bus", _started_then(bus.run))
         services.start_child("writer", _started_then(writer.run))
         services.start_child("bus-feed", _started_then(partial(feed, bus, trackers, sessions)))
         resync = partial(
@@ -125,6 +133,24 @@ def _loader(store: PostgresStore) -> Loader:
         return snapshot.seq, snapshot.positions
 
     return load
+
+
+def _make_bus(settings: Settings, url: str, origin: str, store: PostgresStore, wanted: Callable[[str], bool]) -> Bus:
+    if settings.pubsub == "memory":
+        return MemoryBus()
+    if settings.pubsub == "postgres":
+
+        async def fetch(fleet_id: str, after: int, upto: int) -> bytes | None:
+            events = await store.position_events(fleet_id, after, upto)
+            return encode_batch(events) if events else None
+
+        return PostgresBus(url, origin, fetch, wanted)
+    return RedisBus(settings.pubsub, origin, namespace=str(conninfo_to_dict(url).get("dbname", "harbor")))
+
+
+def _holds(trackers: Trackers, sessions: LiveSessions, fleet_id: str) -> bool:
+    """Whether this process keeps the fleet in memory (a tracker) or streams it (live sessions)."""
+    return trackers.running(fleet_id) is not None or sessions.watching(fleet_id)
 
 
 def _publisher(trackers: Trackers, bus: Bus) -> Callable[[str, list[tuple[int, Fix]]], Awaitable[None]]:

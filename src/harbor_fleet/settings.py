@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,8 +16,9 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     db_pool_size: int = Field(default=8, ge=1, le=200)
 
-    # Bus between the writer and trackers and live sessions (and, later, other processes).
-    pubsub: Literal["memory"] = "memory"
+    # The bus between the writer and every process's trackers and live sessions: "postgres" (LISTEN/NOTIFY:
+    # any number of processes sharing the database), "memory" (one process only), or a redis:// URL.
+    pubsub: str = "postgres"
 
     # Live stream: frames a client may fall behind by before it gets a fresh snapshot instead, and
     # live connections per operator token.
@@ -65,6 +66,13 @@ class Settings(BaseSettings):
 
     # How long a cached credential or fleet is trusted before it is read again from PostgreSQL.
     credential_cache_seconds: float = Field(default=1.0, ge=0)
+
+    @field_validator("pubsub")
+    @classmethod
+    def _known_bus(cls, value: str) -> str:
+        if value in ("memory", "postgres") or value.startswith(("redis://", "rediss://", "unix://")):
+            return value
+        raise ValueError('must be "postgres", "memory" or a redis:// URL')
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -37,7 +37,7 @@ def ready_endpoint(api: "Api") -> Callable[[Request], Awaitable[Response]]:
 async def _checks(api: "Api") -> dict[str, str]:
     if api.app is None:
         return {"database": "starting", "migrations": "starting", "bus": "starting"}
-    checks = {"database": "ok", "migrations": "ok", "bus": "ok"}
+    checks = {"database": "ok", "migrations": "ok", "bus": "ok" if api.app.bus.healthy else "disconnected"}
     try:
         version = await api.app.store.schema_version()
     except StoreUnavailable as error:

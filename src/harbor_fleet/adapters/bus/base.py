@@ -6,6 +6,7 @@ loses messages (a full buffer, a dropped connection) says so with `Lost`, and co
 from PostgreSQL, the source of truth.
 """
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -39,8 +40,14 @@ class Bus(ABC):
     def deliveries(self) -> AsyncIterator[Delivery | Lost]:
         """Everything published, in publication order per topic; one consumer per process."""
 
+    async def run(self) -> None:
+        """The backend's own work (listening to the network), run as a supervised child; it keeps its
+        connection (reconnecting with backoff) and reports a gap as `Lost`. Returns only when cancelled."""
+        await asyncio.Event().wait()
+
     @property
     def healthy(self) -> bool:
+        """False while the backend cannot receive (then /ready says so)."""
         return True
 
 

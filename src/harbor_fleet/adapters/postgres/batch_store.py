@@ -43,6 +43,18 @@ class VehicleCapReached:
 WriteOutcome = Written | VehicleCapReached
 
 
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """The channel the committing transaction announces its events on (the PostgreSQL bus), if any, and
+    this process's name, so that it can skip its own announcements."""
+
+    channel: str | None = None
+    origin: str = ""
+
+
+NO_NOTIFY = Notify()
+
+
 @dataclass(slots=True)
 class Submitted:
     fleet_id: str
@@ -72,35 +84,39 @@ class _Row(msgspec.Struct):
 _encode = msgspec.json.Encoder().encode
 
 
-async def store_batch(conn: Connection, batch: Sequence[Submitted]) -> Stored:
+async def store_batch(conn: Connection, batch: Sequence[Submitted], notify: Notify = NO_NOTIFY) -> Stored:
     """Store `batch` and commit; psycopg.OperationalError (connection trouble) propagates."""
     try:
-        return await _store_together(conn, batch)
+        return await _store_together(conn, batch, notify)
     except psycopg.OperationalError:
         raise
     except psycopg.Error:
-        return await _store_each(conn, batch)
+        return await _store_each(conn, batch, notify)
 
 
-async def _store_together(conn: Connection, batch: Sequence[Submitted]) -> Stored:
+def _store_params(rows: "_Rows", notify: Notify) -> dict[str, object]:
+    return {"rows": _encode(rows.rows).decode(), "channel": notify.channel, "origin": notify.origin}
+
+
+async def _store_together(conn: Connection, batch: Sequence[Submitted], notify: Notify) -> Stored:
     rows = _rows(batch)
     fleet_ids = sorted({request.fleet_id for request in batch})
     async with conn.pipeline() as pipeline:
         async with conn.transaction():
             await conn.execute(QUERIES["lock_fleets"], {"fleet_ids": fleet_ids})
-            cursor = await conn.execute(QUERIES["store_fixes"], {"rows": _encode(rows.rows).decode()})
+            cursor = await conn.execute(QUERIES["store_fixes"], _store_params(rows, notify))
         await pipeline.sync()
         numbered = await cursor.fetchall()
     return _outcomes(batch, rows, numbered)
 
 
-async def _store_each(conn: Connection, batch: Sequence[Submitted]) -> Stored:
+async def _store_each(conn: Connection, batch: Sequence[Submitted], notify: Notify) -> Stored:
     merged = Stored()
     async with conn.transaction():
         for request in batch:
             try:
                 async with conn.transaction():
-                    stored = await _store_one(conn, request)
+                    stored = await _store_one(conn, request, notify)
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as error:
@@ -113,7 +129,7 @@ async def _store_each(conn: Connection, batch: Sequence[Submitted]) -> Stored:
     return merged
 
 
-async def _store_one(conn: Connection, request: Submitted) -> Stored:
+async def _store_one(conn: Connection, request: Submitted, notify: Notify) -> Stored:
     cursor = await conn.execute(QUERIES["lock_fleets"], {"fleet_ids": [request.fleet_id]})
     locked = await cursor.fetchone()
     if locked is None:
@@ -123,7 +139,7 @@ async def _store_one(conn: Connection, request: Submitted) -> Stored:
     if capped is not None:
         return Stored(outcomes=[capped])
     rows = _rows([request])
-    cursor = await conn.execute(QUERIES["store_fixes"], {"rows": _encode(rows.rows).decode()})
+    cursor = await conn.execute(QUERIES["store_fixes"], _store_params(rows, notify))
     return _outcomes([request], rows, await cursor.fetchall())
 
 

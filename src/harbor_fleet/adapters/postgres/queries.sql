@@ -116,7 +116,8 @@ SELECT vehicle_id FROM vehicles WHERE fleet_id = %(fleet_id)s AND vehicle_id = A
 -- Stores the rows of a batch (JSON: ord, fleet_id, vehicle_id, t in microseconds since the epoch, lat, lng,
 -- speed_kmh, heading_deg, accuracy_m), with the fleets' rows locked by this transaction beforehand.
 -- Duplicates are dropped first; then each stored fix takes its fleet's next seq, in `ord` order; the event
--- log, the latest positions and the fleets' seq and vehicle_count follow. Returns (ord, seq) per stored fix.
+-- log, the latest positions and the fleets' seq and vehicle_count follow, and (with a channel) the
+-- notifications of the PostgreSQL bus. Returns (ord, seq) per stored fix.
 WITH input AS (
     SELECT r.ord, r.fleet_id, r.vehicle_id, timestamptz 'epoch' + r.t * interval '1 microsecond' AS recorded_at,
            r.lat, r.lng, r.speed_kmh, r.heading_deg, r.accuracy_m
@@ -150,5 +151,12 @@ WITH input AS (
 ), advanced AS (
     UPDATE fleets f SET seq = t.seq, vehicle_count = f.vehicle_count + t.created
     FROM totals t WHERE f.fleet_id = t.fleet_id
+), notified AS MATERIALIZED (
+    -- With a channel (the PostgreSQL bus): one notification per fleet, sent when this transaction
+    -- commits and only then, naming the seq range and the process that committed it (a few dozen bytes,
+    -- far under PostgreSQL's 8000-byte limit). Other processes read those events once each.
+    SELECT pg_notify(%(channel)s::text, json_build_object(
+               'fleet', fleet_id, 'first', min(seq), 'last', max(seq), 'origin', %(origin)s::text)::text)
+    FROM numbered WHERE %(channel)s::text IS NOT NULL GROUP BY fleet_id
 )
-SELECT ord, seq FROM numbered;
+SELECT ord, seq FROM numbered WHERE (SELECT count(*) FROM notified) >= 0;

@@ -19,6 +19,8 @@ from psycopg.rows import TupleRow
 
 from harbor_fleet.adapters.postgres import database
 from harbor_fleet.adapters.postgres.batch_store import (
+    NO_NOTIFY,
+    Notify,
     Submitted,
     VehicleCapReached,
     WriteFailed,
@@ -29,7 +31,16 @@ from harbor_fleet.adapters.postgres.batch_store import (
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.domain.fixes import Fix
 
-__all__ = ["GroupCommitWriter", "VehicleCapReached", "WriteFailed", "WriteOutcome", "WriterOverloaded", "Written"]
+__all__ = [
+    "NO_NOTIFY",
+    "GroupCommitWriter",
+    "Notify",
+    "VehicleCapReached",
+    "WriteFailed",
+    "WriteOutcome",
+    "WriterOverloaded",
+    "Written",
+]
 
 Committed = Callable[[str, list[tuple[int, Fix]]], Awaitable[None]]
 Uncertain = Callable[[set[str]], None]
@@ -53,8 +64,10 @@ class GroupCommitWriter:
         max_pending_fixes: int,
         on_commit: Committed,
         on_uncertain: Uncertain,
+        notify: Notify = NO_NOTIFY,
     ) -> None:
         self._url = url
+        self._notify = notify
         self._max_batch = max_batch_fixes
         self._max_pending = max_pending_fixes
         self._on_commit = on_commit
@@ -116,7 +129,7 @@ class GroupCommitWriter:
 
     async def _write_batch(self, batch: list[_Request]) -> None:
         try:
-            stored = await store_batch(await self._connection(), batch)
+            stored = await store_batch(await self._connection(), batch, self._notify)
         except psycopg.OperationalError as error:
             await self._drop_connection()
             self._fail(batch, StoreUnavailable(str(error)))

@@ -1,0 +1,144 @@
+"""The Redis bus: for many nodes and large fan-out (`HARBOR_PUBSUB=redis://host:6379/0`).
+
+A commit's message (its frames, encoded once) is delivered to this process directly, and a sender task
+sends it to Redis on the channel `harbor:{namespace}:fleet:{id}`: a slow or absent Redis never holds up
+the writer (the outbox is bounded; what it cannot hold is a gap). The namespace is the PostgreSQL
+database's name: Redis channels are global, and only processes sharing a database share fleets. Every
+process subscribes to its namespace and skips its own messages (each starts with the sending process's
+name). Redis keeps nothing: a process that was disconnected reports `Lost` once it is back, and
+consumers resynchronise from PostgreSQL.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from harbor_fleet.adapters.bus.base import Bus, Delivery, Lost
+
+log = logging.getLogger(__name__)
+
+_FIRST_DELAY = 0.1
+_MAX_DELAY = 5.0
+
+
+class RedisBus(Bus):
+    def __init__(self, url: str, origin: str, namespace: str, capacity: int = 10_000) -> None:
+        self._url = url
+        self._prefix = f"harbor:{namespace}:"
+        self._origin = origin.encode()
+        self._queue: asyncio.Queue[Delivery | Lost] = asyncio.Queue(maxsize=capacity)
+        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=capacity)
+        self._lost = False
+        self._listening = False
+        self._client: Redis | None = None
+        self._first: PubSub | None = None
+
+    async def start(self) -> None:
+        """Subscribe before the service takes requests when Redis is there; when it is not, the service
+        starts all the same (/ready says the bus is disconnected) and keeps trying."""
+        self._client = Redis.from_url(self._url, socket_connect_timeout=5, socket_keepalive=True)
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            async with asyncio.timeout(5):
+                await pubsub.psubscribe(self._prefix + "fleet:*")
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning("redis bus: not subscribed at start, will keep trying: %s", error)
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            return
+        self._first = pubsub
+        self._listening = True
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        self._put(Delivery(topic, bytes(data)))
+        try:
+            self._outbox.put_nowait((self._prefix + topic, self._origin + b"\n" + data))
+        except asyncio.QueueFull:
+            log.warning("redis bus: outbox full, a commit was not sent (other processes resync)")
+
+    async def deliveries(self) -> AsyncIterator[Delivery | Lost]:
+        while True:
+            item = await self._queue.get()
+            if self._lost:
+                self._lost = False
+                yield Lost("the bus buffer overflowed")
+            yield item
+
+    @property
+    def healthy(self) -> bool:
+        return self._listening
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._send_forever(), name="redis-bus-send")
+            group.create_task(self._listen_forever(), name="redis-bus-listen")
+
+    async def _send_forever(self) -> None:
+        client = self._require_client()
+        delay = _FIRST_DELAY
+        while True:
+            channel, message = await self._outbox.get()
+            while True:
+                try:
+                    await client.publish(channel, message)
+                    delay = _FIRST_DELAY
+                    break
+                except (RedisError, OSError) as error:
+                    log.warning("redis bus: publish failed, retrying in %.1f s: %s", delay, error)
+                    await asyncio.sleep(delay)  # reconnection backoff
+                    delay = min(delay * 2, _MAX_DELAY)
+
+    async def _listen_forever(self) -> None:
+        client = self._require_client()
+        delay = _FIRST_DELAY
+        heard_before = False
+        while True:
+            pubsub, self._first = self._first, None
+            try:
+                if pubsub is None:
+                    pubsub = client.pubsub(ignore_subscribe_messages=True)
+                    await pubsub.psubscribe(self._prefix + "fleet:*")
+                if heard_before:  # what was published while we were away is unknown
+                    self._put(Lost("the Redis bus reconnected"))
+                heard_before = True
+                self._listening = True
+                delay = _FIRST_DELAY
+                async for message in pubsub.listen():
+                    self._heard(message)
+            except (RedisError, OSError) as error:
+                log.warning("redis bus: connection lost, retrying in %.1f s: %s", delay, error)
+            finally:
+                self._listening = False
+                if pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)  # reconnection backoff
+            delay = min(delay * 2, _MAX_DELAY)
+
+    def _heard(self, message: dict[str, object]) -> None:
+        channel, data = message.get("channel"), message.get("data")
+        if message.get("type") != "pmessage" or not isinstance(channel, bytes) or not isinstance(data, bytes):
+            return
+        origin, _, frames = data.partition(b"\n")
+        if origin != self._origin and frames:
+            self._put(Delivery(channel.decode()[len(self._prefix) :], frames))
+
+    def _put(self, item: Delivery | Lost) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self._lost = True
+
+    def _require_client(self) -> Redis:
+        if self._client is None:
+            raise RuntimeError("the Redis bus was not started")
+        return self._client
