@@ -3,7 +3,8 @@
     .venv/bin/python bench/run.py [status|ingest|batch|all] [--duration S] [--connections 50]
 
 The server runs pinned to core 0 (`taskset -c 0`), the load generator (wrk, hey) to core 1, PostgreSQL
-unpinned. By default a fresh database bench_<random> is created on the local PostgreSQL and dropped at the
+unpinned; with --workers 2 or more, the server and the generator run on every core. bench/workers.py compares
+worker counts. By default a fresh database bench_<random> is created on the local PostgreSQL and dropped at the
 end. What each figure means: bench/README.md.
 """
 
@@ -47,10 +48,18 @@ STATUS_LUA = BENCH_DIR / "status.lua"
 SERVER_DEFAULTS = {"HARBOR_RATE_LIMIT_PER_SECOND": "0"}
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
+ALL_CORES = f"0-{(os.cpu_count() or 1) - 1}"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 VEHICLES = 50
 PHASES = ("status", "ingest", "batch")
-FLEETS = {phase: f"bench-{phase}-{secrets.token_hex(3)}" for phase in PHASES}  # new ids: any database will do
+
+
+def fleet_ids() -> dict[str, str]:
+    """New fleet ids for the phases: any database will do."""
+    return {phase: f"bench-{phase}-{secrets.token_hex(3)}" for phase in PHASES}
+
+
+FLEETS = fleet_ids()
 TARGETS = {"status_rps": 10_000.0, "status_p99_ms": 5.0, "ingest_rps": 8_000.0, "batch_fixes_per_s": 50_000.0}
 SIGNATURE_LIFETIME_S = 300  # the server refuses an X-Harbor-Timestamp further than this from its clock
 
@@ -239,7 +248,29 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def connections_by_process(pids: Iterable[int], port: int) -> dict[int, int]:
+    """Established TCP connections to `port` each process holds (its sockets matched to /proc/net/tcp by inode)."""
+    established = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                established.add(f"socket:[{fields[9]}]")
+    counts = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            counts[pid] = sum(os.readlink(fd) in established for fd in Path(f"/proc/{pid}/fd").iterdir())
+    return counts
+
+
 # The server
+
+
+def placement(workers: int) -> tuple[str, str]:
+    """taskset cores of the server and of the load generator: one worker on core 0 and the generator on core 1;
+    two or more workers on every core (two on one core would measure the core, not the scaling), and the
+    generator then on every core too (the scheduler places it, and PostgreSQL, beside the workers)."""
+    return (SERVER_CORE, CLIENT_CORE) if workers == 1 else (ALL_CORES, ALL_CORES)
 
 
 def free_port() -> int:
@@ -254,14 +285,32 @@ class Server:
     port: int
     log_path: Path
     env: dict[str, str]
+    workers: int = 1
     stopped: str = "still running"
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def cores(self) -> str:
+        return placement(self.workers)[0]
+
+    @property
+    def client_cores(self) -> str:
+        return placement(self.workers)[1]
+
     def cpu_seconds(self) -> float:
         return tree_cpu_seconds(self.process.pid)
+
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: the server itself, or uvicorn's spawned workers."""
+        if self.workers == 1:
+            return [self.process.pid]
+        with contextlib.suppress(OSError):
+            children = _children(self.process.pid)
+            return [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        return []
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
@@ -294,14 +343,14 @@ def running_server(database_url: str, options: Options, workdir: Path) -> Iterat
     }
     port = free_port()
     log_path = workdir / "server.log"
-    command = ["taskset", "-c", SERVER_CORE, str(HARBOR), "serve", "--port", str(port)]
-    command += ["--workers", str(options.workers)]
+    cores = placement(options.workers)[0]
+    command = ["taskset", "-c", cores, str(HARBOR), "serve", "--port", str(port), "--workers", str(options.workers)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    server = Server(process, port, log_path, env)
+    server = Server(process, port, log_path, env, options.workers)
     try:
         wait_healthy(server, deadline_s=60.0)
-        say(f"server pid {process.pid} up on port {port} (core {SERVER_CORE}), log {log_path}")
+        say(f"server pid {process.pid} up on port {port} (cores {cores}, {options.workers} worker(s)), log {log_path}")
         yield server
     finally:
         server.stopped = server.stop()
@@ -309,14 +358,16 @@ def running_server(database_url: str, options: Options, workdir: Path) -> Iterat
 
 
 def wait_healthy(server: Server, deadline_s: float) -> None:
+    """/health answers 200 and every worker has logged its startup (one worker answering is not all of them)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         server.check_alive()
         with contextlib.suppress(OSError), urllib.request.urlopen(f"{server.base_url}/health", timeout=2) as answer:
-            if answer.status == 200:
+            started = server.log_path.read_text(errors="replace").count("Application startup complete.")
+            if answer.status == 200 and started >= server.workers:
                 return
         time.sleep(0.2)
-    raise BenchError(f"the server did not answer /health with 200 within {deadline_s:.0f} s")
+    raise BenchError(f"the server's {server.workers} worker(s) did not all start within {deadline_s:.0f} s")
 
 
 def cli(server: Server, *args: str) -> dict[str, str]:
@@ -434,6 +485,8 @@ class Run:
     generator_cpu_s: float
     postgres_cpu_s: float
     core_busy: dict[str, tuple[float, float]]
+    worker_cpu_s: dict[int, float] = field(default_factory=dict)
+    worker_connections: dict[int, int] = field(default_factory=dict)
     requests: int = 0
     seconds: float = 0.0
     rps: float = 0.0
@@ -453,28 +506,40 @@ class Run:
         busy = sum(seconds for seconds, _ in self.core_busy.values())
         return busy - self.server_cpu_s - self.generator_cpu_s - self.postgres_cpu_s
 
-    @property
-    def server_ms_per_request(self) -> float:
-        return 1000.0 * self.server_cpu_s / self.requests if self.requests else math.nan
+
+def per_thousand(cpu_s: float, count: float) -> float:
+    """CPU seconds per 1,000 requests (or fixes); numerically the milliseconds per one."""
+    return 1000.0 * cpu_s / count if count else math.nan
 
 
 def measured(server: Server, tool: str, command: list[str], timeout: float) -> Run:
-    """Run a load generator pinned to the client core, with the server's and PostgreSQL's CPU around it."""
+    """Run a load generator on the client core(s), with the CPU of the server (and of each worker) and of PostgreSQL
+    around it. The connections each worker holds are counted once, a second into the run."""
     server.check_alive()
+    workers = server.worker_pids()
     server_before, pg_before, gen_before = server.cpu_seconds(), postgres_cpu(), children_cpu_seconds()
-    cores_before = core_jiffies()
+    workers_before, cores_before = {pid: _proc_cpu_seconds(pid) for pid in workers}, core_jiffies()
     started = time.monotonic()
-    done = subprocess.run(
-        ["taskset", "-c", CLIENT_CORE, *command], capture_output=True, text=True, timeout=timeout, check=False
-    )
+    command = ["taskset", "-c", server.client_cores, *command]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(1.0)  # the generator opens its connections at once; they stay open (keep-alive)
+        connections = connections_by_process(workers, server.port)
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
     wall = time.monotonic() - started
     server_after, pg_after, gen_after = server.cpu_seconds(), postgres_cpu(), children_cpu_seconds()
     busy = core_busy(cores_before, core_jiffies())
-    if done.returncode != 0:
-        raise BenchError(f"{tool} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    if process.returncode != 0:
+        raise BenchError(f"{tool} failed ({process.returncode}): {stderr.strip() or stdout.strip()}")
     server.check_alive()
     pg = sum(after - pg_before.get(pid, 0.0) for pid, after in pg_after.items())
-    return Run(tool, done.stdout, wall, server_after - server_before, gen_after - gen_before, pg, busy)
+    worker_cpu = {pid: _proc_cpu_seconds(pid) - before for pid, before in workers_before.items()}
+    return Run(tool, stdout, wall, server_after - server_before, gen_after - gen_before, pg, busy, worker_cpu, connections)
 
 
 def wrk(server: Server, path: str, options: Options, duration: int, flags: list[str], script_args: list[str]) -> Run:

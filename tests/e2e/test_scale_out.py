@@ -18,7 +18,7 @@ import psutil
 import pytest
 import websockets
 
-from conftest import Server, cli_json, free_port, harbor_env, ingest
+from conftest import Server, cli_json, free_port, harbor_env, ingest, signed
 from helpers import eventually
 
 NO_RESYNC = "3600"
@@ -212,3 +212,55 @@ def test_serve_with_two_workers_is_one_service(database_url: str, tmp_path: Path
     for n in range(20):
         assert ingest(server.url, "f1", key, fixes(f"v{n}")).status_code == 202
     eventually(lambda: seqs_seen() == {20}, timeout=15)  # every worker's replica, by the bus alone
+
+
+def test_a_rolling_restart_drains_and_clients_resume_elsewhere(
+    database_url: str, tmp_path: Path, servers: list[Server]
+) -> None:
+    env = harbor_env(database_url=database_url, tracker_resync_seconds=NO_RESYNC)
+    fleet = Fleet(env, tmp_path, servers)
+    stop = asyncio.Event()
+
+    async def ingest_on_b_until_stopped() -> list[int]:
+        """Ingest on the process being restarted: every request either gets its 202 or never got in."""
+        answers = []
+        async with httpx2.AsyncClient(base_url=fleet.b.url) as http:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                body = json.dumps({"fixes": fixes(f"b{n}")}).encode()
+                try:
+                    response = await http.post(
+                        "/api/v1/fleets/f1/positions", content=body, headers=signed(fleet.key, body)
+                    )
+                except httpx2.TransportError:
+                    break  # refused: the listening socket is closed
+                answers.append(response.status_code)
+        return answers
+
+    async def restart_b() -> tuple[int | None, int, list[int]]:
+        async with websockets.connect(fleet.live(fleet.b), additional_headers=fleet.auth) as ws:
+            await ws.recv()  # the snapshot
+            sending = asyncio.create_task(ingest_on_b_until_stopped())
+            last = (await frames(ws, 5))[-1]["seq"]
+            fleet.b.process.terminate()  # type: ignore[union-attr]  # SIGTERM: drain
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    frame = json.loads(await ws.recv())
+                    last = frame.get("seq", last)
+            stop.set()
+            answers = await sending
+        return (closed.value.rcvd.code if closed.value.rcvd else None), int(last), answers
+
+    code, last, answers = asyncio.run(restart_b())
+    assert code in (1001, 1012)  # a close frame, never a dropped connection
+    assert answers and set(answers) == {202}  # in-flight requests finished; nothing half-answered
+    assert fleet.b.process.wait(timeout=20) is not None  # type: ignore[union-attr]
+    total = fleet.status(fleet.a)["seq"]
+    assert total >= len(answers)
+
+    async def resume_on_a() -> list[int]:
+        async with websockets.connect(fleet.live(fleet.a, since=last), additional_headers=fleet.auth) as ws:
+            return [frame["seq"] for frame in await frames(ws, total - last)] if total > last else []
+
+    assert asyncio.run(resume_on_a()) == list(range(last + 1, total + 1))  # nothing missed
