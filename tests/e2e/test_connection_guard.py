@@ -47,6 +47,12 @@ def answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return int(status_line.split()[1]), headers, body
 
 
+def assert_no_errors_logged(server: Server) -> None:
+    """The server handled it as designed: nothing unhandled reached its log."""
+    log = server.log_path.read_text()
+    assert "Traceback" not in log and "unhandled error" not in log and '"level": "error"' not in log
+
+
 def signed_ingest(server: Server) -> tuple[bytes, bytes]:
     """The head and body of a signed single-fix ingest request, to send in pieces."""
     key = cli_json(server.env, "key", "create", "--fleet", "f1")
@@ -82,6 +88,7 @@ def test_a_request_that_trickles_in_gets_408_and_stores_nothing(server: Server, 
         assert time.monotonic() - started < 10 * REQUEST_TIMEOUT  # the deadline, not the socket timeout
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM fixes").fetchone() == (0,)
+    assert_no_errors_logged(server)
 
 
 def test_a_connection_that_never_asks_is_closed(server: Server) -> None:
@@ -121,6 +128,7 @@ def test_a_client_leaving_mid_body_stores_nothing(server: Server, database_url: 
     assert health(server) == 200  # the server is still fine
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM fixes").fetchone() == (0,)
+    assert_no_errors_logged(server)
 
 
 def test_a_large_message_from_a_live_client_closes_its_stream_with_1009(server: Server) -> None:
@@ -147,3 +155,41 @@ def test_what_is_not_http_gets_400_in_the_error_body(server: Server) -> None:
         status, headers, body = answer(sock)
     assert status == 400 and headers["x-request-id"]
     assert json.loads(body)["error"]["code"] == "malformed_request"
+
+
+def read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, bytes]:
+    """One response (with Content-Length) from a keep-alive connection; `buffer` keeps what follows it."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        assert chunk, "closed before a response"
+        buffer += chunk
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    length = next(int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:"))
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    buffer[:] = rest[length:]
+    return int(lines[0].split()[1]), rest[:length]
+
+
+def test_a_large_body_then_a_pipelined_request_is_not_mistaken_for_a_large_head(server: Server) -> None:
+    body = json.dumps({"token": "x" * 100_000}).encode()
+    head = b"POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head += b"Content-Length: %d\r\n\r\n" % len(body)
+    with connect(server) as sock:
+        sock.sendall(head)
+        time.sleep(0.2)  # shapes the reads (the head alone, then body and next head together); waits for nothing
+        sock.sendall(body + b"GET /health HTTP/1.1\r\nHo")  # the next head begins in the same write
+        sock.sendall(b"st: x\r\n\r\n")
+        buffer = bytearray()
+        assert read_response(sock, buffer)[0] == 401  # the token is unknown: answered, not refused as a head
+        assert read_response(sock, buffer)[0] == 200
+
+
+def test_a_slow_head_on_a_reused_connection_gets_408(server: Server) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock, bytearray())[0] == 200
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        status, _, body = answer(sock)
+    assert status == 408 and json.loads(body)["error"]["code"] == "request_timeout"

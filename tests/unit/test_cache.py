@@ -127,3 +127,20 @@ async def test_other_errors_are_not_hidden_by_a_stale_entry(clock: list[float]) 
     clock[0] = 2.0
     with pytest.raises(ValueError):
         await cache.get("k")
+
+
+async def test_a_stale_entry_is_answered_only_so_long(clock: list[float]) -> None:
+    source = Source()
+    source.values["k"] = "v"
+    cache = ReadThrough(source.load, ttl=1.0, clock=lambda: clock[0], stale_if_error=(Down,), max_stale=60.0)
+
+    async def failing(key: str) -> str | None:
+        raise Down
+
+    assert await cache.get("k") == "v"
+    cache._load = failing
+    clock[0] = 60.0  # expired at 1.0: 59 s stale
+    assert await cache.get("k") == "v"
+    clock[0] = 62.0
+    with pytest.raises(Down):
+        await cache.get("k")

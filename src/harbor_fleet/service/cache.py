@@ -1,8 +1,9 @@
 """A read-through cache with a time to live. It never remembers "not found", so what a command
 creates is usable at once on every process; what it changes is seen within the TTL. Concurrent misses
 of one key share a single read, so an expiring hot entry costs one query, not one per request. When a
-read fails with one of `stale_if_error`, an expired entry is answered instead: a database outage does
-not lock out callers already known (nothing can be revoked while the database is down)."""
+read fails with one of `stale_if_error`, an entry expired less than `max_stale` seconds ago is answered
+instead: a database outage does not lock out callers already known. (A revocation committed within one
+TTL before the outage is seen only when the database is back, or once `max_stale` has passed.)"""
 
 import asyncio
 import time
@@ -21,9 +22,11 @@ class ReadThrough(Generic[K, V]):
         max_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
         stale_if_error: tuple[type[Exception], ...] = (),
+        max_stale: float = 300.0,
     ) -> None:
         self._load = load
         self._stale_if_error = stale_if_error
+        self._max_stale = max_stale
         self._ttl = ttl
         self._max_entries = max_entries
         self._clock = clock
@@ -43,7 +46,7 @@ class ReadThrough(Generic[K, V]):
         try:
             return await asyncio.shield(loading)
         except self._stale_if_error:
-            if entry is None:
+            if entry is None or entry[0] + self._max_stale < self._clock():
                 raise
             return entry[1]
 

@@ -101,8 +101,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return  # lingering: dropped unread
         self._chunk = len(data)
+        began_in_head = self._in_headers
         super().data_received(data)
-        if self._in_headers and not self._refused and not self.transport.is_closing():
+        # Only a chunk that began inside a head is counted: one that ends a pipelined request's body and
+        # starts the next head is not (the next chunk is), so a large body never counts as a head.
+        if began_in_head and self._in_headers and not self._refused and not self.transport.is_closing():
             # The parser buffers a header until it is whole: while a request is still in its headers,
             # count what arrived, so the buffer never grows more than one chunk past the limit.
             self._buffered += len(data)
@@ -157,7 +160,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._deadline = None
 
     def _too_slow(self) -> None:
-        if not self._started or (self.cycle is not None and self.cycle.response_started):
+        answering = not self._in_headers and self.cycle is not None and self.cycle.response_started
+        if not self._started or answering:
             self.transport.close()  # nothing asked yet, or an answer under way: just hang up
             return
         message = f"the request did not arrive within {request_timeout():g} s"

@@ -4,6 +4,7 @@ Driver errors that mean "the database is unavailable" are translated here into S
 so the layers above never import psycopg.
 """
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -53,9 +54,12 @@ class OutageGate:
     def succeeded(self) -> None:
         self._down = False
 
-    def failed(self) -> None:
+    def failed(self) -> bool:
+        """Note the database down; True when it was up until now."""
+        was_up = not self._down
         self._down = True
         self._retry_at = self._clock() + self._pause
+        return was_up
 
     def finished(self, probe: float | None) -> None:
         if probe is not None:
@@ -100,13 +104,27 @@ class PostgresStore:
         probe = self._gate.admit()
         try:
             async with self._pool.connection(timeout=probe) as conn:
-                self._gate.succeeded()
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as error:
-            self._gate.failed()
+        except PoolTimeout as error:
+            # A busy pool is not an outage; a pool with no connection at all, or a probe that got none, is.
+            if probe is not None or self._pool.get_stats().get("pool_size", 0) == 0:
+                await self._went_down()
             raise StoreUnavailable(str(error)) from error
+        except psycopg.OperationalError as error:
+            if _connection_lost(error):  # not a query's own failure (a cancellation, a deadlock)
+                await self._went_down()
+            raise StoreUnavailable(str(error)) from error
+        else:
+            self._gate.succeeded()  # only once a query went through
         finally:
             self._gate.finished(probe)
+
+    async def _went_down(self) -> None:
+        if self._gate.failed():
+            # The idle connections died with the server: drop them now, so that the probes that follow
+            # get fresh connections instead of using up the dead ones one by one.
+            with contextlib.suppress(Exception):
+                await self._pool.check()
 
     async def _fetch(self, name: str, params: Mapping[str, object]) -> list[TupleRow]:
         async with self._connection() as conn:
@@ -246,6 +264,12 @@ class PostgresStore:
 
         async with self._connection() as conn:
             return await current_version(conn)
+
+
+def _connection_lost(error: psycopg.OperationalError) -> bool:
+    """The connection failed (no SQLSTATE: a client-side failure; class 08; the server shutting down)."""
+    state = error.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def _fix(row: Sequence[object]) -> Fix:
