@@ -112,8 +112,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--keep-files", action="store_true", help="keep the pre-signed request files")
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.connections < 1:
-        parser.error("--duration and --connections must be at least 1")
+    if args.duration < 1 or args.connections < 1 or args.workers < 1:
+        parser.error("--duration, --connections and --workers must be at least 1")
     if not 1 <= args.batch_size <= 1000:
         parser.error("--batch-size must be 1..1000 (the ingest contract's limit)")
     return Options(
@@ -183,14 +183,22 @@ def settled_fixes(database_url: str, fleet_id: str, deadline_s: float = 30.0) ->
 # CPU accounting from /proc
 
 
-def _proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (seconds); 0 when it is gone."""
+def _proc_stat(pid: int) -> tuple[str, float, float] | None:
+    """(name, utime + stime, cutime + cstime) of one process in seconds, the latter its children's that exited and
+    were waited for (PostgreSQL's backends and autovacuum workers, for the postmaster); None when it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()  # fields after "(comm)"; utime and stime are fields 14 and 15
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return None
+    name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 1 :].split()
+    own, children = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])  # fields 14-17 of stat
+    return name, own / CLK_TCK, children / CLK_TCK
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (seconds); 0 when it is gone."""
+    found = _proc_stat(pid)
+    return found[1] if found else 0.0
 
 
 def _children(pid: int) -> list[int]:
@@ -201,25 +209,40 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process and all its descendants (uvicorn workers, when --workers > 1)."""
-    total, pending = 0.0, [pid]
+def tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants (uvicorn workers, when --workers > 1)."""
+    found, pending = [], [pid]
     while pending:
-        current = pending.pop()
-        total += _proc_cpu_seconds(current)
+        found.append(current := pending.pop())
         pending.extend(_children(current))
-    return total
+    return found
 
 
-def postgres_cpu() -> dict[int, float]:
-    """CPU seconds of every process named postgres on the machine (the server is shared)."""
-    usage: dict[int, float] = {}
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and all its descendants."""
+    return sum(_proc_cpu_seconds(current) for current in tree_pids(pid))
+
+
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """(name, CPU seconds) of every process on the machine, with its exited children's (short-lived PostgreSQL
+    processes show up in the postmaster's; the difference of two readings counts them)."""
+    usage: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "postgres":
-                    usage[int(entry.name)] = _proc_cpu_seconds(int(entry.name))
+        if entry.name.isdigit() and (found := _proc_stat(int(entry.name))):
+            usage[int(entry.name)] = (found[0], found[1] + found[2])
     return usage
+
+
+def postgres_cpu(usage: dict[int, tuple[str, float]] | None = None) -> dict[int, float]:
+    """CPU seconds of every process named postgres on the machine (the server is shared)."""
+    return {pid: cpu for pid, (name, cpu) in (process_cpu() if usage is None else usage).items() if name == "postgres"}
+
+
+def interrupt_seconds() -> float:
+    """irq + softirq time of all cores since boot (loopback TCP is processed there). With tick-based accounting
+    it is also charged to the process that was running, so it is part of the other figures, not beside them."""
+    values = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]  # user nice system idle iowait irq softirq
+    return (int(values[5]) + int(values[6])) / CLK_TCK
 
 
 def core_jiffies() -> dict[str, tuple[int, int]]:
@@ -250,13 +273,13 @@ def children_cpu_seconds() -> float:
 
 def connections_by_process(pids: Iterable[int], port: int) -> dict[int, int]:
     """Established TCP connections to `port` each process holds (its sockets matched to /proc/net/tcp by inode)."""
-    established = set()
+    established: set[str] = set()
     with contextlib.suppress(OSError):
         for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
             fields = line.split()
             if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
                 established.add(f"socket:[{fields[9]}]")
-    counts = {}
+    counts: dict[int, int] = {}
     for pid in pids:
         with contextlib.suppress(OSError):
             counts[pid] = sum(os.readlink(fd) in established for fd in Path(f"/proc/{pid}/fd").iterdir())
@@ -358,16 +381,19 @@ def running_server(database_url: str, options: Options, workdir: Path) -> Iterat
 
 
 def wait_healthy(server: Server, deadline_s: float) -> None:
-    """/health answers 200 and every worker has logged its startup (one worker answering is not all of them)."""
+    """/health answers 200 and, with several workers, each has logged its start-up (one answering is not all)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         server.check_alive()
         with contextlib.suppress(OSError), urllib.request.urlopen(f"{server.base_url}/health", timeout=2) as answer:
             started = server.log_path.read_text(errors="replace").count("Application startup complete.")
-            if answer.status == 200 and started >= server.workers:
+            if answer.status == 200 and (server.workers == 1 or started >= server.workers):
                 return
         time.sleep(0.2)
-    raise BenchError(f"the server's {server.workers} worker(s) did not all start within {deadline_s:.0f} s")
+    raise BenchError(
+        f"the server's {server.workers} worker(s) did not all answer or log their start-up (at log level info) "
+        f"within {deadline_s:.0f} s"
+    )
 
 
 def cli(server: Server, *args: str) -> dict[str, str]:
@@ -485,6 +511,8 @@ class Run:
     generator_cpu_s: float
     postgres_cpu_s: float
     core_busy: dict[str, tuple[float, float]]
+    interrupts_cpu_s: float = 0.0
+    others: dict[str, float] = field(default_factory=dict)  # CPU seconds of other processes, by name
     worker_cpu_s: dict[int, float] = field(default_factory=dict)
     worker_connections: dict[int, int] = field(default_factory=dict)
     requests: int = 0
@@ -517,8 +545,9 @@ def measured(server: Server, tool: str, command: list[str], timeout: float) -> R
     around it. The connections each worker holds are counted once, a second into the run."""
     server.check_alive()
     workers = server.worker_pids()
-    server_before, pg_before, gen_before = server.cpu_seconds(), postgres_cpu(), children_cpu_seconds()
-    workers_before, cores_before = {pid: _proc_cpu_seconds(pid) for pid in workers}, core_jiffies()
+    workers_before = {pid: _proc_cpu_seconds(pid) for pid in workers}
+    server_before, all_before, gen_before = server.cpu_seconds(), process_cpu(), children_cpu_seconds()
+    cores_before, irq_before = core_jiffies(), interrupt_seconds()
     started = time.monotonic()
     command = ["taskset", "-c", server.client_cores, *command]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -532,14 +561,21 @@ def measured(server: Server, tool: str, command: list[str], timeout: float) -> R
         process.communicate()
         raise
     wall = time.monotonic() - started
-    server_after, pg_after, gen_after = server.cpu_seconds(), postgres_cpu(), children_cpu_seconds()
-    busy = core_busy(cores_before, core_jiffies())
+    server_after, all_after, gen_after = server.cpu_seconds(), process_cpu(), children_cpu_seconds()
+    busy, interrupts = core_busy(cores_before, core_jiffies()), interrupt_seconds() - irq_before
     if process.returncode != 0:
         raise BenchError(f"{tool} failed ({process.returncode}): {stderr.strip() or stdout.strip()}")
     server.check_alive()
-    pg = sum(after - pg_before.get(pid, 0.0) for pid, after in pg_after.items())
-    worker_cpu = {pid: _proc_cpu_seconds(pid) - before for pid, before in workers_before.items()}
-    return Run(tool, stdout, wall, server_after - server_before, gen_after - gen_before, pg, busy, worker_cpu, connections)
+    spent = {pid: (name, cpu - all_before.get(pid, (name, 0.0))[1]) for pid, (name, cpu) in all_after.items()}
+    pg = sum(postgres_cpu(spent).values())
+    run = Run(tool, stdout, wall, server_after - server_before, gen_after - gen_before, pg, busy, interrupts)
+    not_other = {*tree_pids(server.process.pid), os.getpid()}  # this process's own CPU includes the generator's
+    for pid, (name, cpu) in spent.items():
+        if pid not in not_other and name != "postgres" and cpu > 0:
+            run.others[name] = run.others.get(name, 0.0) + cpu
+    run.worker_cpu_s = {pid: _proc_cpu_seconds(pid) - before for pid, before in workers_before.items()}
+    run.worker_connections = connections
+    return run
 
 
 def wrk(server: Server, path: str, options: Options, duration: int, flags: list[str], script_args: list[str]) -> Run:
@@ -720,14 +756,33 @@ def _codes(run: Run) -> str:
     return ", ".join(f"{code}: {count}" for code, count in sorted(run.codes.items())) or "none"
 
 
-def _cpu(run: Run) -> str:
+def _cpu(run: Run, count: float | None = None, unit: str = "requests") -> list[str]:
+    """CPU seconds of the run, and per 1,000 requests (or per 1,000 of `count` fixes); per worker when several."""
+    count = run.requests if count is None else count
     cores = ", ".join(f"{core}: {share:.0%}" for core, (_, share) in sorted(run.core_busy.items()))
-    return (
-        f"server CPU {run.server_cpu_s:.2f} s ({run.server_ms_per_request:.3f} ms/request, "
-        f"{run.server_cpu_s / (run.seconds or run.wall_s):.0%} of a core), {run.tool} CPU {run.generator_cpu_s:.2f} s, "
-        f"postgres CPU {run.postgres_cpu_s:.2f} s, other processes + interrupts {max(0.0, run.other_cpu_s):.2f} s; "
-        f"cores busy {cores}"
-    )
+    used = {"server": run.server_cpu_s, run.tool: run.generator_cpu_s, "postgres": run.postgres_cpu_s}
+    spent = ", ".join(f"{who} {cpu:.2f} ({_fmt(per_thousand(cpu, count), 3)})" for who, cpu in used.items())
+    lines = [
+        f"CPU s (per 1,000 {unit}): {spent}; server {run.server_cpu_s / (run.seconds or run.wall_s):.0%} of a core",
+        f"other processes + interrupts {max(0.0, run.other_cpu_s):.2f} s{_others(run)}; cores busy {cores} "
+        f"(irq + softirq {run.interrupts_cpu_s:.2f} s of it, in whichever process ran)",
+    ]
+    if len(run.worker_cpu_s) > 1:
+        total = sum(run.worker_cpu_s.values()) or math.nan
+        lines.append(
+            "workers: "
+            + "; ".join(
+                f"pid {pid} {cpu:.2f} s ({cpu / total:.0%}, ~{run.requests * cpu / total:,.0f} requests by CPU share), "
+                f"{run.worker_connections.get(pid, 0)} connections"
+                for pid, cpu in sorted(run.worker_cpu_s.items())
+            )
+        )
+    return lines
+
+
+def _others(run: Run) -> str:
+    top = sorted(run.others.items(), key=lambda item: -item[1])[:3]
+    return f" (largest other processes: {', '.join(f'{name} {cpu:.2f}' for name, cpu in top)})" if top else ""
 
 
 def _verdict(ok: bool) -> str:
@@ -745,14 +800,19 @@ def report_status(phase: Phase, options: Options) -> list[str]:
         f"  closed loop  wrk -c{options.connections}: {_fmt(closed.rps, 1)} req/s over {closed.seconds:.2f} s "
         f"({closed.requests} requests; answers {_codes(closed)})",
         f"               saturated latency (Little's law, not the latency figure): {_latency(closed, 'p50', 'p99')}",
-        f"               {_cpu(closed)}",
+        *(f"               {line}" for line in _cpu(closed)),
         *(f"  non-200 sample: {sample}" for sample in closed.samples),
         f"  open loop    hey -c{options.connections} offered {_fmt(phase.figures['offered_rps'])} req/s "
         f"(half the maximum): achieved {_fmt(opened.rps, 1)} req/s, {_latency(opened, 'p50', 'p90', 'p99')} "
         f"(answers {_codes(opened)})",
-        f"               {_cpu(opened)}",
+        *(f"               {line}" for line in _cpu(opened)),
         *(f"  hey errors: {line}" for line in opened.errors[:5]),
     ]
+
+
+def cpu_basis(run: Run, fixes_per_body: int) -> tuple[float, str]:
+    """What CPU is counted per: requests, or with batches the fixes acknowledged."""
+    return (run.requests, "requests") if fixes_per_body == 1 else (run.extra.get("accepted", 0), "fixes")
 
 
 def report_signed(phase: Phase, options: Options, fixes_per_body: int) -> list[str]:
@@ -766,7 +826,7 @@ def report_signed(phase: Phase, options: Options, fixes_per_body: int) -> list[s
         f"               fixes acknowledged {run.extra.get('accepted', 0)} ({_fmt(phase.figures['fixes_per_s'])}/s), "
         f"duplicates {run.extra.get('duplicates', 0)}; stored in PostgreSQL {int(phase.figures['stored'])} "
         f"({_fmt(phase.figures['stored_per_s'])} fixes/s durable)",
-        f"               {_cpu(run)}",
+        *(f"               {line}" for line in _cpu(run, *cpu_basis(run, fixes_per_body))),
         *(f"  {error}" for error in run.errors),
         *(f"  non-2xx sample: {sample}" for sample in run.samples),
         *(f"  {note}" for note in phase.notes),
@@ -799,13 +859,14 @@ def summary(phases: dict[str, Phase], options: Options, server: Server, database
     lines = [
         "",
         "==================== harbor-fleet benchmark ====================",
-        f"placement: server `taskset -c {SERVER_CORE}` (pid {server.process.pid}, {options.workers} worker(s)); "
-        f"wrk/hey `taskset -c {CLIENT_CORE}`; PostgreSQL unpinned (both cores); {os.cpu_count()} cores",
+        f"placement: server `taskset -c {server.cores}` (pid {server.process.pid}, {options.workers} worker(s)"
+        f"{'' if server.workers == 1 else ', sharing every core with wrk/hey and PostgreSQL'}); "
+        f"wrk/hey `taskset -c {server.client_cores}`; PostgreSQL unpinned (every core); {os.cpu_count()} cores",
         f"database:  {urlsplit(database_url).path.lstrip('/')} on {urlsplit(database_url).hostname}; "
         f"{options.duration} s per run, {options.connections} connections",
         f"server settings: {' '.join(f'{name}={value}' for name, value in sorted(options.server_env.items()))}",
         "CPU: server = utime+stime of the server process tree from /proc during the run; postgres = every postgres "
-        "process on the machine",
+        "process on the machine (and those the postmaster reaped); in brackets per 1,000 requests (or fixes)",
         "",
     ]
     if "status" in phases:
@@ -858,29 +919,35 @@ def check_tools() -> None:
         raise BenchError("needs at least 2 cores (server on core 0, load generator on core 1)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = parse_options(argv)
+def bench(options: Options) -> dict[str, Phase]:
+    """One benchmark: database, server, phases; prints the summary and how the server stopped."""
     if options.duration + 30 > SIGNATURE_LIFETIME_S:
         say(f"WARNING: pre-signed timestamps go stale after {SIGNATURE_LIFETIME_S} s; long runs will get 401s")
     workdir = Path(tempfile.mkdtemp(prefix="harbor-bench-"))
     server: Server | None = None
     try:
-        check_tools()
         with bench_database(options) as database_url, running_server(database_url, options, workdir) as server:
             phases = run_phases(server, options, workdir, database_url)
             print(summary(phases, options, server, database_url), flush=True)
-        print(server.stopped)
-        problems = log_problems(server.log_path)
-        print(f"server log: {len(problems)} line(s) at warning level or above (or tracebacks)")
-        for line in problems[:20]:
-            print(f"  {line}")
-        return 0
     except (BenchError, psycopg.Error, subprocess.TimeoutExpired) as error:
+        where = f"server log: {server.log_path}\n--- last lines ---\n{tail(server.log_path)}" if server else ""
+        raise BenchError(f"{error}\n{where or f'work folder: {workdir}'}") from error
+    print(server.stopped)
+    problems = log_problems(server.log_path)
+    print(f"server log: {len(problems)} line(s) at warning level or above (or tracebacks)")
+    for line in problems[:20]:
+        print(f"  {line}")
+    return phases
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(argv)
+    try:
+        check_tools()
+        bench(options)
+        return 0
+    except BenchError as error:
         print(f"bench failed: {error}", file=sys.stderr)
-        if server is not None:
-            print(f"server log: {server.log_path}\n--- last lines ---\n{tail(server.log_path)}", file=sys.stderr)
-        else:
-            print(f"work folder: {workdir}", file=sys.stderr)
         return 1
 
 
