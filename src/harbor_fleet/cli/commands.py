@@ -1,6 +1,7 @@
 """What each command does; main.py parses and prints."""
 
 import argparse
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -53,6 +54,12 @@ def serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"HARBOR_{name.upper()}"] = str(value)
     configure_logging(settings.log_level, settings.access_log)
+    if settings.workers > 1 and settings.pubsub == "memory":
+        logging.getLogger(__name__).warning(
+            "HARBOR_PUBSUB=memory with %d workers: they hear each other only through the periodic resync "
+            "(every HARBOR_TRACKER_RESYNC_SECONDS); use postgres or redis",
+            settings.workers,
+        )
     _allow_open_files(settings.max_connections + 1000)
     uvicorn.run(
         "harbor_fleet.web.app:create_app_from_env",
