@@ -2,7 +2,9 @@
 --
 --   wrk -t1 -c50 -d10s -s bench/ingest.lua http://127.0.0.1:PORT/api/v1/fleets/F/positions -- FILE KEY_ID THREADS
 --
--- FILE holds one pre-signed request per line: "<unix seconds>\t<hex signature>\t<json body>".
+-- FILE holds one pre-signed request per line: "<unix seconds>\t<hex signature>\t<json body>\t<path>".
+-- Each request goes to its own line's path (run.py --fleets N spreads them over N fleets); the URL's
+-- path on the command line is not used.
 -- Each wrk thread takes every THREADS-th line (so threads never send the same body) and cycles through
 -- its share; a body sent a second time is a duplicate, so `wraps` > 0 means the pool was too small.
 -- response() counts status codes and the accepted/duplicates the server reported; done() prints one
@@ -18,7 +20,7 @@ function setup(thread)
 end
 
 -- Per-thread state (each wrk thread has its own Lua state).
-local stamps, signatures, bodies = {}, {}, {}
+local stamps, signatures, bodies, paths = {}, {}, {}, {}
 local position = 1
 local request_headers = {}
 codes, accepted, duplicates, wraps, pool = {}, 0, 0, 0, 0
@@ -29,11 +31,12 @@ function init(args)
    local line_number = 0
    for line in io.lines(file) do
       if line_number % thread_count == id then
-         local stamp, signature, body = string.match(line, "^(%d+)\t(%x+)\t(.*)$")
+         local stamp, signature, body, path = string.match(line, "^(%d+)\t(%x+)\t([^\t]+)\t(/[^\t]*)$")
          assert(stamp, "malformed line " .. line_number .. " in " .. file)
          table.insert(stamps, stamp)
          table.insert(signatures, "v1=" .. signature)
          table.insert(bodies, body)
+         table.insert(paths, path)  -- Lua interns strings: one copy per fleet
       end
       line_number = line_number + 1
    end
@@ -52,7 +55,7 @@ function request()
    end
    request_headers["X-Harbor-Timestamp"] = stamps[i]
    request_headers["X-Harbor-Signature"] = signatures[i]
-   return wrk.format("POST", nil, request_headers, bodies[i])
+   return wrk.format("POST", paths[i], request_headers, bodies[i])
 end
 
 function response(status, headers, body)

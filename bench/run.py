@@ -29,7 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -60,8 +60,15 @@ def fleet_ids() -> dict[str, str]:
 
 
 FLEETS = fleet_ids()
+
 TARGETS = {"status_rps": 10_000.0, "status_p99_ms": 5.0, "ingest_rps": 8_000.0, "batch_fixes_per_s": 50_000.0}
 SIGNATURE_LIFETIME_S = 300  # the server refuses an X-Harbor-Timestamp further than this from its clock
+
+
+def phase_fleets(phase: str, options: Options) -> list[str]:
+    """The fleets a phase writes to: its own one, or with --fleets N (ingest, batch) N of them, "<id>-1" .. "<id>-N"."""
+    count = 1 if phase == "status" else options.fleets
+    return [FLEETS[phase]] if count == 1 else [f"{FLEETS[phase]}-{number}" for number in range(1, count + 1)]
 
 
 class BenchError(Exception):
@@ -87,6 +94,7 @@ class Options:
     batch_bodies: int | None
     batch_size: int
     workers: int
+    fleets: int
     server_env: dict[str, str]
     keep_files: bool
 
@@ -108,12 +116,15 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--batch-size", type=int, default=1000, help="fixes per batch request (default 1000)")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
     parser.add_argument(
+        "--fleets", type=int, default=1, help="fleets the ingest and batch requests are spread over (default 1)"
+    )
+    parser.add_argument(
         "--server-env", action="append", default=[], metavar="NAME=VALUE", help="extra server setting (repeatable)"
     )
     parser.add_argument("--keep-files", action="store_true", help="keep the pre-signed request files")
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.connections < 1 or args.workers < 1:
-        parser.error("--duration, --connections and --workers must be at least 1")
+    if min(args.duration, args.connections, args.workers, args.fleets) < 1:
+        parser.error("--duration, --connections, --workers and --fleets must be at least 1")
     if not 1 <= args.batch_size <= 1000:
         parser.error("--batch-size must be 1..1000 (the ingest contract's limit)")
     return Options(
@@ -127,6 +138,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         batch_bodies=args.batch_bodies,
         batch_size=args.batch_size,
         workers=args.workers,
+        fleets=args.fleets,
         server_env={**SERVER_DEFAULTS, **dict(_name_value(item, parser) for item in args.server_env)},
         keep_files=args.keep_files,
     )
@@ -160,23 +172,24 @@ def bench_database(options: Options) -> Iterator[str]:
         say(f"dropped database {name}")
 
 
-def stored_fixes(database_url: str, fleet_id: str) -> int:
+def stored_fixes(database_url: str, *fleet_ids: str) -> int:
+    """The fixes stored for these fleets, summed."""
     with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM fixes WHERE fleet_id = %s", (fleet_id,)).fetchone()
+        row = conn.execute("SELECT count(*) FROM fixes WHERE fleet_id = ANY(%s)", (list(fleet_ids),)).fetchone()
     return int(row[0]) if row else 0
 
 
-def settled_fixes(database_url: str, fleet_id: str, deadline_s: float = 30.0) -> int:
-    """The fleet's stored fixes once the requests still in flight when the generator stopped are done
+def settled_fixes(database_url: str, *fleet_ids: str, deadline_s: float = 30.0) -> int:
+    """The fleets' stored fixes once the requests still in flight when the generator stopped are done
     (the count is unchanged for a second), so that their work does not spill into the next phase."""
     deadline, last = time.monotonic() + deadline_s, -1
     while time.monotonic() < deadline:
-        count = stored_fixes(database_url, fleet_id)
+        count = stored_fixes(database_url, *fleet_ids)
         if count == last:
             return count
         last = count
         time.sleep(1.0)
-    say(f"WARNING: fleet {fleet_id} was still storing fixes {deadline_s:.0f} s after the run")
+    say(f"WARNING: fleet(s) {', '.join(fleet_ids)} still storing fixes {deadline_s:.0f} s after the run")
     return last
 
 
@@ -414,8 +427,9 @@ class Credentials:
     token: str
 
 
-def create_fleets(server: Server, phases: Iterable[str]) -> Credentials:
-    fleets = [FLEETS[phase] for phase in phases]
+def create_fleets(server: Server, options: Options) -> Credentials:
+    """The phases' fleets, and one key and one token allowed for all of them."""
+    fleets = [fleet_id for phase in options.phases for fleet_id in phase_fleets(phase, options)]
     for fleet_id in fleets:
         cli(server, "fleet", "create", fleet_id)
     fleet_flags = [flag for fleet_id in fleets for flag in ("--fleet", fleet_id)]
@@ -460,13 +474,15 @@ def bodies(count: int, fixes_per_body: int) -> Iterator[bytes]:
         yield f'{{"fixes":[{fixes}]}}'.encode()
 
 
-def write_requests(path: Path, secret: str, payloads: Iterable[bytes]) -> int:
-    """Sign each body with the current time; one "ts<TAB>signature<TAB>body" line each (for ingest.lua)."""
+def write_requests(path: Path, secret: str, payloads: Iterable[bytes], targets: Sequence[str]) -> int:
+    """Sign each body with the current time; one "ts<TAB>signature<TAB>body<TAB>request path" line each (for
+    ingest.lua), the paths taken from `targets` in turn (the signature does not cover the path)."""
     timestamp = str(int(time.time()))
     written = 0
     with path.open("wb") as out:
         for body in payloads:
-            out.write(f"{timestamp}\t{sign(secret, timestamp, body)}\t".encode() + body + b"\n")
+            target = targets[written % len(targets)]
+            out.write(f"{timestamp}\t{sign(secret, timestamp, body)}\t".encode() + body + f"\t{target}\n".encode())
             written += 1
     return written
 
@@ -694,17 +710,18 @@ def _signed_phase(
     fixes_per_body: int,
 ) -> Phase:
     phase = Phase(name)
-    fleet_id = FLEETS[name]
+    fleets = phase_fleets(name, options)
+    paths = [f"/api/v1/fleets/{fleet_id}/positions" for fleet_id in fleets]
     requests_file = workdir / f"{name}-requests.tsv"
-    say(f"{name}: signing {pool} bodies of {fixes_per_body} fix(es)")
-    write_requests(requests_file, credentials.secret, bodies(pool, fixes_per_body))
+    say(f"{name}: signing {pool} bodies of {fixes_per_body} fix(es) for {len(fleets)} fleet(s)")
+    write_requests(requests_file, credentials.secret, bodies(pool, fixes_per_body), paths)
     size_mb = requests_file.stat().st_size / 1e6
     say(f"{name}: {requests_file.name} is {size_mb:.1f} MB; wrk -c{options.connections} for {options.duration} s")
-    before = stored_fixes(database_url, fleet_id)
-    path, script_args = f"/api/v1/fleets/{fleet_id}/positions", [str(requests_file), credentials.key_id, "1"]
-    run = phase.runs["closed"] = wrk(server, path, options, options.duration, ["-s", str(INGEST_LUA)], script_args)
-    stored = stored_fixes(database_url, fleet_id) - before  # committed while wrk ran
-    settled = settled_fixes(database_url, fleet_id) - before
+    before = stored_fixes(database_url, *fleets)
+    script_args = [str(requests_file), credentials.key_id, "1"]  # each request's path comes from the file
+    run = phase.runs["closed"] = wrk(server, paths[0], options, options.duration, ["-s", str(INGEST_LUA)], script_args)
+    stored = stored_fixes(database_url, *fleets) - before  # committed while wrk ran
+    settled = settled_fixes(database_url, *fleets) - before
     if not options.keep_files:
         requests_file.unlink()
     accepted = run.extra.get("accepted", 0)
@@ -818,8 +835,11 @@ def cpu_basis(run: Run, fixes_per_body: int) -> tuple[float, str]:
 def report_signed(phase: Phase, options: Options, fixes_per_body: int) -> list[str]:
     run = phase.runs["closed"]
     what = "1 fix" if fixes_per_body == 1 else f"{fixes_per_body} fixes"
+    fleets = phase_fleets(phase.name, options)
+    where = fleets[0] if len(fleets) == 1 else f"{FLEETS[phase.name]}-{{1..{len(fleets)}}}"
+    spread = "" if len(fleets) == 1 else f", spread over {len(fleets)} fleets in turn (counts are their sums)"
     return [
-        f"{phase.name:<7} signed POST /api/v1/fleets/{FLEETS[phase.name]}/positions, {what} per request",
+        f"{phase.name:<7} signed POST /api/v1/fleets/{where}/positions, {what} per request{spread}",
         f"  closed loop  wrk -c{options.connections}: {_fmt(run.rps, 1)} req/s over {run.seconds:.2f} s "
         f"({run.requests} requests; answers {_codes(run)})",
         f"               latency at saturation: {_latency(run, 'p50', 'p90', 'p99')}",
@@ -863,7 +883,8 @@ def summary(phases: dict[str, Phase], options: Options, server: Server, database
         f"{'' if server.workers == 1 else ', sharing every core with wrk/hey and PostgreSQL'}); "
         f"wrk/hey `taskset -c {server.client_cores}`; PostgreSQL unpinned (every core); {os.cpu_count()} cores",
         f"database:  {urlsplit(database_url).path.lstrip('/')} on {urlsplit(database_url).hostname}; "
-        f"{options.duration} s per run, {options.connections} connections",
+        f"{options.duration} s per run, {options.connections} connections; ingest and batch over {options.fleets} "
+        f"fleet(s)",
         f"server settings: {' '.join(f'{name}={value}' for name, value in sorted(options.server_env.items()))}",
         "CPU: server = utime+stime of the server process tree from /proc during the run; postgres = every postgres "
         "process on the machine (and those the postmaster reaped); in brackets per 1,000 requests (or fixes)",
@@ -902,7 +923,7 @@ PhaseRunner = Callable[[Server, Credentials, Options, Path, str], Phase]
 
 
 def run_phases(server: Server, options: Options, workdir: Path, database_url: str) -> dict[str, Phase]:
-    credentials = create_fleets(server, options.phases)
+    credentials = create_fleets(server, options)
     runners: dict[str, PhaseRunner] = {
         "status": lambda s, c, o, _w, _d: status_phase(s, c, o),
         "ingest": ingest_phase,

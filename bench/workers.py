@@ -1,6 +1,6 @@
 """Scaling across worker processes: run.py's phases with 1 and then 2 server workers, side by side (DESIGN 3).
 
-    .venv/bin/python bench/workers.py [status|ingest|batch|all] [--compare 1,2] [run.py's options, e.g. --duration 10]
+    .venv/bin/python bench/workers.py [status|ingest|batch|all] [--compare 1,2] [run.py's options, e.g. --fleets 8]
 
 Each worker count is a whole run.py run (its summary is printed): a fresh database (unless --database-url), new
 fleets, a server started with that many workers. One worker runs as in run.py (server on core 0, wrk/hey on core 1);
@@ -83,7 +83,8 @@ def table(results: dict[int, dict[str, shared.Phase]], options: shared.Options, 
     lines = [
         "",
         f"==================== worker scaling: {' vs '.join(map(str, counts))} workers ====================",
-        f"{options.duration} s per run, {options.connections} connections; load average (1 min) before each run: "
+        f"{options.duration} s per run, {options.connections} connections, ingest and batch spread over "
+        f"{options.fleets} fleet(s); load average (1 min) before each run: "
         + ", ".join(f"{count} worker(s) {load[count]:.2f}" for count in counts),
         f"CPU s per 1,000 requests (batch: per 1,000 fixes acknowledged) with {arrow} workers; a flat server figure "
         "= linear scaling",
