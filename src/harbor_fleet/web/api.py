@@ -6,7 +6,7 @@ from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.service.errors import Unavailable, UnsupportedMediaType
 from harbor_fleet.web import track_query
 from harbor_fleet.web.call import Call, Reply, json_reply
-from harbor_fleet.web.track_render import render_track
+from harbor_fleet.web.track_render import render_track, wants_geojson
 
 if TYPE_CHECKING:
     from harbor_fleet.bootstrap import Application
@@ -48,7 +48,7 @@ class Api:
         service = self.application.service
         query = track_query.parse(call.query_items(), service.now_micros())
         page = await service.track(fleet, vehicle_id, query.start, query.end, query.limit)
-        geojson = "application/geo+json" in call.headers.get("accept", "")
+        geojson = wants_geojson(call.headers.get("accept", ""))
         return render_track(fleet.fleet_id, vehicle_id, page, geojson)
 
     async def _operator_fleet(self, call: Call) -> FleetSettings:
