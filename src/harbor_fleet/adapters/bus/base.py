@@ -51,6 +51,29 @@ class Bus(ABC):
         return True
 
 
+class BufferedBus(Bus):
+    """A bus whose deliveries wait in a bounded buffer for the one consumer; when the buffer overflows,
+    the consumer is told `Lost` before the next delivery, and resynchronises."""
+
+    def __init__(self, capacity: int) -> None:
+        self._queue: asyncio.Queue[Delivery | Lost] = asyncio.Queue(maxsize=capacity)
+        self._lost = False
+
+    async def deliveries(self) -> AsyncIterator[Delivery | Lost]:
+        while True:
+            item = await self._queue.get()
+            if self._lost:
+                self._lost = False
+                yield Lost("the bus buffer overflowed")
+            yield item
+
+    def _put(self, item: "Delivery | Lost") -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self._lost = True
+
+
 def fleet_topic(fleet_id: str) -> str:
     return f"fleet:{fleet_id}"
 

@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import psycopg
 from psycopg import AsyncConnection
 
-from harbor_fleet.adapters.bus.base import Bus, Delivery, Lost, fleet_topic
+from harbor_fleet.adapters.bus.base import BufferedBus, Delivery, Lost, fleet_topic
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +31,15 @@ _MAX_DELAY = 5.0
 Fetch = Callable[[str, int, int], Awaitable[bytes | None]]  # (fleet, after seq, up to seq) → a bus message
 
 
-class PostgresBus(Bus):
+class PostgresBus(BufferedBus):
     def __init__(
         self, url: str, origin: str, fetch: Fetch, wanted: Callable[[str], bool], capacity: int = 10_000
     ) -> None:
+        super().__init__(capacity)
         self._url = url
         self._origin = origin
         self._fetch = fetch
         self._wanted = wanted
-        self._queue: asyncio.Queue[Delivery | Lost] = asyncio.Queue(maxsize=capacity)
-        self._lost = False
         self._listening = False
         self._first: AsyncConnection[tuple[object, ...]] | None = None
 
@@ -56,14 +55,6 @@ class PostgresBus(Bus):
 
     async def publish(self, topic: str, data: bytes) -> None:
         self._put(Delivery(topic, bytes(data)))  # our own commit: the others hear it from PostgreSQL
-
-    async def deliveries(self) -> AsyncIterator[Delivery | Lost]:
-        while True:
-            item = await self._queue.get()
-            if self._lost:
-                self._lost = False
-                yield Lost("the bus buffer overflowed")
-            yield item
 
     @property
     def healthy(self) -> bool:
@@ -107,12 +98,6 @@ class PostgresBus(Bus):
             return
         if data:
             self._put(Delivery(fleet_topic(fleet_id), data))
-
-    def _put(self, item: Delivery | Lost) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            self._lost = True
 
 
 async def _listener(url: str) -> AsyncConnection[tuple[object, ...]]:

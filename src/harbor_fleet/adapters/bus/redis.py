@@ -12,13 +12,12 @@ consumers resynchronise from PostgreSQL.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from harbor_fleet.adapters.bus.base import Bus, Delivery, Lost
+from harbor_fleet.adapters.bus.base import BufferedBus, Delivery, Lost
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +25,12 @@ _FIRST_DELAY = 0.1
 _MAX_DELAY = 5.0
 
 
-class RedisBus(Bus):
+class RedisBus(BufferedBus):
     def __init__(self, url: str, origin: str, namespace: str, capacity: int = 10_000) -> None:
+        super().__init__(capacity)
         self._url = url
         self._prefix = f"harbor:{namespace}:"
         self._origin = origin.encode()
-        self._queue: asyncio.Queue[Delivery | Lost] = asyncio.Queue(maxsize=capacity)
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=capacity)
         self._lost = False
         self._listening = False
@@ -64,14 +63,6 @@ class RedisBus(Bus):
             self._outbox.put_nowait((self._prefix + topic, self._origin + b"\n" + data))
         except asyncio.QueueFull:
             log.warning("redis bus: outbox full, a commit was not sent (other processes resync)")
-
-    async def deliveries(self) -> AsyncIterator[Delivery | Lost]:
-        while True:
-            item = await self._queue.get()
-            if self._lost:
-                self._lost = False
-                yield Lost("the bus buffer overflowed")
-            yield item
 
     @property
     def healthy(self) -> bool:
@@ -131,12 +122,6 @@ class RedisBus(Bus):
         origin, _, frames = data.partition(b"\n")
         if origin != self._origin and frames:
             self._put(Delivery(channel.decode()[len(self._prefix) :], frames))
-
-    def _put(self, item: Delivery | Lost) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            self._lost = True
 
     def _require_client(self) -> Redis:
         if self._client is None:
