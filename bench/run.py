@@ -370,7 +370,7 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(database_url: str, options: Options, workdir: Path) -> Iterator[Server]:
+def running_server(database_url: str, options: Options, workdir: Path, cores: str | None = None) -> Iterator[Server]:
     env = {
         **os.environ,
         "HARBOR_DATABASE_URL": database_url,
@@ -379,7 +379,7 @@ def running_server(database_url: str, options: Options, workdir: Path) -> Iterat
     }
     port = free_port()
     log_path = workdir / "server.log"
-    cores = placement(options.workers)[0]
+    cores = cores or placement(options.workers)[0]
     command = ["taskset", "-c", cores, str(HARBOR), "serve", "--port", str(port), "--workers", str(options.workers)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
