@@ -19,8 +19,13 @@ class Database:
         self.up = True
         self.seq = 0
         self.positions: list[Fix] = []
+        self.attempts = 0
+        self.retried = asyncio.Event()  # set at the second attempt
 
     async def load(self, fleet_id: str) -> tuple[int, list[Fix]]:
+        self.attempts += 1
+        if self.attempts >= 2:
+            self.retried.set()
         if not self.up:
             raise SourceUnavailable("down")
         return self.seq, list(self.positions)
@@ -50,9 +55,20 @@ async def test_a_reload_during_an_outage_keeps_the_state_and_applies_what_was_qu
             await running
 
 
-async def test_a_tracker_with_nothing_loaded_fails_on_an_outage_for_its_supervisor() -> None:
+async def test_a_tracker_starting_during_an_outage_waits_for_the_database_instead_of_crashing() -> None:
     database = Database()
     database.up = False
     tracker = Tracker(FleetSettings("f1"), database.load, mailbox_size=10)
-    with pytest.raises(SourceUnavailable):
-        await tracker.run(lambda: None)
+    ready = asyncio.Event()
+    running = asyncio.create_task(tracker.run(ready.set))
+    try:
+        await asyncio.wait_for(database.retried.wait(), 5)  # failed once and tried again: not crashed
+        assert not running.done() and not ready.is_set() and tracker.state is None
+        database.seq, database.positions = 1, [position("v1", 10)]
+        database.up = True
+        await asyncio.wait_for(ready.wait(), 5)
+        assert tracker.state is not None and tracker.state.seq == 1
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running

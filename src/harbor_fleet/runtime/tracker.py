@@ -4,8 +4,9 @@ It loads its state from PostgreSQL when it (re)starts, then applies committed ev
 mailbox in `seq` order. When the mailbox overflows or a `seq` is missing, it does not guess: it
 reloads from PostgreSQL, the source of truth. Readers use `state` directly (one event loop, so a
 read never sees half an update) and fall back to PostgreSQL while it is None (loading or parked).
-A reload that finds the database unavailable keeps the state it has (readers are served the last
-known positions during an outage) and tries again every RETRY_SECONDS.
+A load that finds the database unavailable keeps the state it has (readers are served the last known
+positions during an outage; with nothing loaded yet they read PostgreSQL) and tries again every
+RETRY_SECONDS: an outage is not a crash.
 """
 
 import asyncio
@@ -122,13 +123,14 @@ class Tracker:
                 seq, positions = await self._load(self.fleet_id)
                 break
             except SourceUnavailable:
-                if self.state is None:
-                    raise  # nothing to serve meanwhile: let the supervisor restart (or park) the tracker
-                for events in queued:  # committed before the outage: keep the state as current as it can be
-                    if not self._apply(events):
-                        break
-                self._progress.set()
-                await asyncio.sleep(RETRY_SECONDS)
+                # An outage is not a crash: wait for the database rather than spend the restart limit and
+                # be parked long after it is back. Readers meanwhile get what it holds (or PostgreSQL).
+                if self.state is not None:
+                    for events in queued:  # committed before the outage: keep the state as current as it can be
+                        if not self._apply(events):
+                            break
+                    self._progress.set()
+                await asyncio.sleep(RETRY_SECONDS)  # the store fails fast while the database is down
         self.state = FleetState(self.settings, seq, {fix.vehicle_id: fix for fix in positions})
         self._progress.set()
 
