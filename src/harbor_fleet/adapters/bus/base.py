@@ -7,9 +7,12 @@ from PostgreSQL, the source of truth.
 """
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,50 @@ class BufferedBus(Bus):
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             self._lost = True
+
+
+class Backoff:
+    """Pauses between reconnection attempts: 0.1 s, doubling up to 5 s; back to 0.1 s once connected."""
+
+    FIRST = 0.1
+    MOST = 5.0
+
+    def __init__(self) -> None:
+        self.delay = self.FIRST
+
+    def reset(self) -> None:
+        self.delay = self.FIRST
+
+    async def pause(self) -> None:
+        await asyncio.sleep(self.delay)  # reconnection backoff, not synchronisation
+        self.delay = min(self.delay * 2, self.MOST)
+
+
+class ListeningBus(BufferedBus):
+    """A bus with a network connection to listen on: unhealthy while it is down; once it is back after a
+    loss, what was sent meanwhile is unknown, so the consumer is told `Lost` and resynchronises."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self._listening = False
+        self._heard_before = False
+        self._backoff = Backoff()
+
+    @property
+    def healthy(self) -> bool:
+        return self._listening
+
+    def _connected(self, name: str) -> None:
+        if self._heard_before:
+            self._put(Lost(f"the {name} bus reconnected"))
+        self._heard_before = True
+        self._listening = True
+        self._backoff.reset()
+
+    async def _reconnect_later(self, name: str, error: Exception) -> None:
+        self._listening = False
+        log.warning("%s bus: connection lost, retrying in %.1f s: %s", name, self._backoff.delay, error)
+        await self._backoff.pause()
 
 
 def fleet_topic(fleet_id: str) -> str:

@@ -11,7 +11,6 @@ One connection listens. When it is lost the bus is unhealthy (/ready says so) an
 backoff; once back it reports `Lost`, and consumers resynchronise from PostgreSQL.
 """
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -20,18 +19,16 @@ from collections.abc import Awaitable, Callable
 import psycopg
 from psycopg import AsyncConnection
 
-from harbor_fleet.adapters.bus.base import BufferedBus, Delivery, Lost, fleet_topic
+from harbor_fleet.adapters.bus.base import Delivery, ListeningBus, Lost, fleet_topic
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "harbor_fleet_events"
-_FIRST_DELAY = 0.1
-_MAX_DELAY = 5.0
 
 Fetch = Callable[[str, int, int], Awaitable[bytes | None]]  # (fleet, after seq, up to seq) → a bus message
 
 
-class PostgresBus(BufferedBus):
+class PostgresBus(ListeningBus):
     def __init__(
         self, url: str, origin: str, fetch: Fetch, wanted: Callable[[str], bool], capacity: int = 10_000
     ) -> None:
@@ -40,13 +37,12 @@ class PostgresBus(BufferedBus):
         self._origin = origin
         self._fetch = fetch
         self._wanted = wanted
-        self._listening = False
         self._first: AsyncConnection[tuple[object, ...]] | None = None
 
     async def start(self) -> None:
         """Listen before the service takes requests (start-up fails while PostgreSQL is down anyway)."""
         self._first = await _listener(self._url)
-        self._listening = True
+        self._listening = True  # run() takes this connection over
 
     async def stop(self) -> None:
         if self._first is not None:
@@ -56,30 +52,16 @@ class PostgresBus(BufferedBus):
     async def publish(self, topic: str, data: bytes) -> None:
         self._put(Delivery(topic, bytes(data)))  # our own commit: the others hear it from PostgreSQL
 
-    @property
-    def healthy(self) -> bool:
-        return self._listening
-
     async def run(self) -> None:
-        delay = _FIRST_DELAY
-        heard_before = False
         while True:
             try:
                 first, self._first = self._first, None
                 async with first or await _listener(self._url) as conn:
-                    if heard_before:  # what was announced while we were away is unknown
-                        self._put(Lost("the PostgreSQL bus reconnected"))
-                    heard_before = True
-                    self._listening = True
-                    delay = _FIRST_DELAY
+                    self._connected("postgres")
                     async for notification in conn.notifies():
                         await self._heard(notification.payload)
             except psycopg.OperationalError as error:
-                log.warning("postgres bus: connection lost, retrying in %.1f s: %s", delay, error)
-            finally:
-                self._listening = False
-            await asyncio.sleep(delay)  # reconnection backoff
-            delay = min(delay * 2, _MAX_DELAY)
+                await self._reconnect_later("postgres", error)
 
     async def _heard(self, payload: str) -> None:
         try:

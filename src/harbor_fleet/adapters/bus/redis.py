@@ -17,23 +17,18 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from harbor_fleet.adapters.bus.base import BufferedBus, Delivery, Lost
+from harbor_fleet.adapters.bus.base import Backoff, Delivery, ListeningBus
 
 log = logging.getLogger(__name__)
 
-_FIRST_DELAY = 0.1
-_MAX_DELAY = 5.0
 
-
-class RedisBus(BufferedBus):
+class RedisBus(ListeningBus):
     def __init__(self, url: str, origin: str, namespace: str, capacity: int = 10_000) -> None:
         super().__init__(capacity)
         self._url = url
         self._prefix = f"harbor:{namespace}:"
         self._origin = origin.encode()
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=capacity)
-        self._lost = False
-        self._listening = False
         self._client: Redis | None = None
         self._first: PubSub | None = None
 
@@ -51,7 +46,7 @@ class RedisBus(BufferedBus):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             return
         self._first = pubsub
-        self._listening = True
+        self._listening = True  # run() takes this subscription over
 
     async def stop(self) -> None:
         if self._client is not None:
@@ -64,10 +59,6 @@ class RedisBus(BufferedBus):
         except asyncio.QueueFull:
             log.warning("redis bus: outbox full, a commit was not sent (other processes resync)")
 
-    @property
-    def healthy(self) -> bool:
-        return self._listening
-
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._send_forever(), name="redis-bus-send")
@@ -75,45 +66,37 @@ class RedisBus(BufferedBus):
 
     async def _send_forever(self) -> None:
         client = self._require_client()
-        delay = _FIRST_DELAY
+        backoff = Backoff()
         while True:
             channel, message = await self._outbox.get()
             while True:
                 try:
                     await client.publish(channel, message)
-                    delay = _FIRST_DELAY
+                    backoff.reset()
                     break
                 except (RedisError, OSError) as error:
-                    log.warning("redis bus: publish failed, retrying in %.1f s: %s", delay, error)
-                    await asyncio.sleep(delay)  # reconnection backoff
-                    delay = min(delay * 2, _MAX_DELAY)
+                    log.warning("redis bus: publish failed, retrying in %.1f s: %s", backoff.delay, error)
+                    await backoff.pause()
 
     async def _listen_forever(self) -> None:
         client = self._require_client()
-        delay = _FIRST_DELAY
-        heard_before = False
         while True:
             pubsub, self._first = self._first, None
+            lost: Exception = ConnectionError("the subscription ended")
             try:
                 if pubsub is None:
                     pubsub = client.pubsub(ignore_subscribe_messages=True)
                     await pubsub.psubscribe(self._prefix + "fleet:*")
-                if heard_before:  # what was published while we were away is unknown
-                    self._put(Lost("the Redis bus reconnected"))
-                heard_before = True
-                self._listening = True
-                delay = _FIRST_DELAY
+                self._connected("redis")
                 async for message in pubsub.listen():
                     self._heard(message)
             except (RedisError, OSError) as error:
-                log.warning("redis bus: connection lost, retrying in %.1f s: %s", delay, error)
+                lost = error
             finally:
-                self._listening = False
                 if pubsub is not None:
                     with contextlib.suppress(RedisError, OSError):
                         await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(delay)  # reconnection backoff
-            delay = min(delay * 2, _MAX_DELAY)
+            await self._reconnect_later("redis", lost)
 
     def _heard(self, message: dict[str, object]) -> None:
         channel, data = message.get("channel"), message.get("data")
