@@ -12,16 +12,21 @@ def to_response(reply: Reply) -> Response:
     return Response(reply.body, reply.status, headers=reply.headers, media_type=reply.content_type)
 
 
+async def read_body(request: Request) -> bytes:
+    """The request's body, at most 1 MiB (else BodyTooLarge); ClientGone when the client left first."""
+
+    async def chunk() -> tuple[bytes, bool]:
+        return body_chunk(await request.receive())
+
+    return await read_limited(chunk, request.headers.get("content-length"))
+
+
 def endpoint(handler: Callable[[Call], Awaitable[Reply]]) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint around an API handler (the direct ASGI path serves the same handler)."""
 
     async def serve(request: Request) -> Response:
-        async def chunk() -> tuple[bytes, bool]:
-            return body_chunk(await request.receive())
-
         headers = header_dict(request.scope["headers"])
-        read = lambda: read_limited(chunk, headers.get("content-length"))  # noqa: E731
-        call = Call(dict(request.path_params), headers, request.scope["query_string"], read)
+        call = Call(dict(request.path_params), headers, request.scope["query_string"], lambda: read_body(request))
         try:
             return to_response(await handler(call))
         except ClientGone:

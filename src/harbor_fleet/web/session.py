@@ -11,8 +11,8 @@ from starlette.responses import Response
 
 from harbor_fleet.service.credentials import SESSION_SECONDS
 from harbor_fleet.service.errors import MalformedJson, MissingToken, UnsupportedMediaType
-from harbor_fleet.web.call import ClientGone, body_chunk, json_reply, read_limited
-from harbor_fleet.web.responses import to_response
+from harbor_fleet.web.call import ClientGone, json_reply
+from harbor_fleet.web.responses import read_body, to_response
 
 if TYPE_CHECKING:
     from harbor_fleet.web.api import Api
@@ -25,10 +25,6 @@ class _SignIn(msgspec.Struct):
     token: str
 
 
-async def _chunk(request: Request) -> tuple[bytes, bool]:
-    return body_chunk(await request.receive())
-
-
 def same_origin(origin: str | None, host: str | None) -> bool:
     return bool(origin and host) and urlsplit(origin).netloc == host
 
@@ -38,7 +34,7 @@ def session_endpoints(api: "Api") -> tuple[Endpoint, Endpoint, Endpoint]:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             raise UnsupportedMediaType
         try:
-            body = await read_limited(lambda: _chunk(request), request.headers.get("content-length"))
+            body = await read_body(request)
             token = msgspec.json.decode(body, type=_SignIn).token
         except msgspec.ValidationError as error:
             raise MissingToken('the body must be {"token": "<operator token>"}') from error
