@@ -4,10 +4,11 @@ when it returns the server recovers by itself, and every acknowledged fix is sto
 one event each and seq gap-free."""
 
 import asyncio
+import inspect
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx2
@@ -64,9 +65,10 @@ class Load:
             await asyncio.sleep(0.05)  # a partner's pause before resending, not synchronisation
 
 
-async def until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
+async def until(predicate: Callable[[], Awaitable[bool] | bool], timeout: float) -> None:
+    """Wait until `predicate()` (a plain or awaitable answer) is true, failing after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while not await predicate():
+    while not (await answer if inspect.isawaitable(answer := predicate()) else answer):
         assert time.monotonic() < deadline, f"not within {timeout} s"
         await asyncio.sleep(0.05)  # polling a condition under a deadline
 
@@ -86,9 +88,6 @@ def test_postgres_crashing_under_load_loses_nothing_acknowledged(
     async def scenario() -> None:
         async with httpx2.AsyncClient(base_url=server.url, timeout=30) as http:
 
-            async def acknowledged(n: int) -> bool:
-                return len(load.acknowledged) >= n
-
             async def ready_is(status: int) -> bool:
                 return (await http.get("/ready")).status_code == status
 
@@ -96,13 +95,13 @@ def test_postgres_crashing_under_load_loses_nothing_acknowledged(
             # acknowledged it has long loaded, so the outage finds it holding the fleet in memory.
             assert (await http.get("/api/v1/fleets/f1/status", headers=auth)).status_code == 200
             clients = [asyncio.create_task(load.client(n)) for n in range(CLIENTS)]
-            await until(lambda: acknowledged(300), 30)
+            await until(lambda: len(load.acknowledged) >= 300, 30)
             postgres.crash()
             before = len(load.acknowledged)
             await until(lambda: ready_is(503), 10)
             checks = (await http.get("/ready")).json()["error"]["checks"]
             assert checks["database"].startswith("unavailable")
-            await until(lambda: asyncio.sleep(0, load.answers[503] >= 20), 10)
+            await until(lambda: load.answers[503] >= 20, 10)
             assert len(load.acknowledged) - before <= CLIENTS  # at most the commits already under way
             down = await http.get("/api/v1/fleets/f1/status", headers=auth)
             assert down.status_code == 200, down.text
@@ -111,7 +110,7 @@ def test_postgres_crashing_under_load_loses_nothing_acknowledged(
             postgres.start()
             await until(lambda: ready_is(200), 30)
             after = len(load.acknowledged)
-            await until(lambda: acknowledged(after + 300), 30)  # recovered by itself
+            await until(lambda: len(load.acknowledged) >= after + 300, 30)  # recovered by itself
             load.stopping = True
             await asyncio.gather(*clients)
 
