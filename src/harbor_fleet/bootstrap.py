@@ -144,7 +144,7 @@ def _make_bus(settings: Settings, url: str, origin: str, store: PostgresStore, w
             events = await store.position_events(fleet_id, after, upto)
             return encode_batch(events) if events else None
 
-        return PostgresBus(url, origin, fetch, wanted)
+        return PostgresBus(url, origin, fetch, encode_batch, wanted)
     return RedisBus(settings.pubsub, origin, namespace=str(conninfo_to_dict(url).get("dbname", "harbor")))
 
 

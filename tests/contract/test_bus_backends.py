@@ -92,3 +92,37 @@ def test_a_lost_bus_connection_is_reported_reconnected_and_caught_up(
     assert writer_side.ingest("f1", key, {"fixes": [fix("after", seconds_ago=0.5)]}).status_code == 202
     eventually(lambda: "after" in vehicles())
     assert json.loads(reader_side.status("f1", token).text)["seq"] == 2
+
+
+def test_frames_are_the_same_text_on_every_process_whatever_the_batch_size(pair: tuple[Harbor, Harbor]) -> None:
+    """Small commits travel inside the PostgreSQL notification, large ones are read back: either way the
+    other process sends the very frames the committing one does (numbers and times formatted alike)."""
+    writer_side, reader_side = pair
+    writer_side.create_fleet("f1")
+    key, token = writer_side.create_key("f1"), writer_side.create_token("f1")
+    small = [fix("v1", seconds_ago=3.000001, lat=52.123456789, lng=-0.000001, speed_kmh=0.1, heading_deg=359.99)]
+    large = [fix(f"w{i}", seconds_ago=2, lat=10 + i / 997, lng=20.5, accuracy_m=1e-05 * i) for i in range(300)]
+    with (
+        writer_side.client.websocket_connect("/api/v1/fleets/f1/live", headers=bearer(token)) as here,
+        reader_side.client.websocket_connect("/api/v1/fleets/f1/live", headers=bearer(token)) as there,
+    ):
+        assert here.receive_json()["type"] == there.receive_json()["type"] == "snapshot"
+        for fixes in (small, large, [fix("v1", seconds_ago=1, heading_deg=0)]):
+            assert writer_side.ingest("f1", key, {"fixes": fixes}).status_code == 202
+        sent_here = [here.receive_text() for _ in range(302)]
+        sent_there = [there.receive_text() for _ in range(302)]
+    assert [json.loads(frame)["seq"] for frame in sent_there] == list(range(1, 303))
+    assert sent_there == sent_here
+
+
+def test_postgres_notifications_carry_small_commits_and_name_large_ones(database_url: str) -> None:
+    with harbor(database_url, "postgres") as one, psycopg.connect(database_url, autocommit=True) as listener:
+        one.create_fleet("f1")
+        key = one.create_key("f1")
+        listener.execute("LISTEN harbor_fleet_events")
+        assert one.ingest("f1", key, {"fixes": [fix("v1", seconds_ago=2), fix("v2")]}).status_code == 202
+        assert one.ingest("f1", key, {"fixes": [fix(f"w{i}") for i in range(200)]}).status_code == 202
+        notes = [json.loads(note.payload) for note in listener.notifies(timeout=5, stop_after=2)]
+    assert [(n["first"], n["last"]) for n in notes] == [(1, 2), (3, 202)]
+    assert [[event[0], event[1]] for event in notes[0]["events"]] == [[1, "v1"], [2, "v2"]]
+    assert "events" not in notes[1] and all(len(json.dumps(n)) < 8000 for n in notes)

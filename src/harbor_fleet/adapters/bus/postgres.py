@@ -1,41 +1,65 @@
 """The PostgreSQL bus: processes sharing a database hear each other's commits through LISTEN/NOTIFY,
 with nothing else to run.
 
-The writer's transaction itself sends the notification (`store_fixes` in queries.sql), so a commit is
-announced exactly when it happens and never when it does not. A notification names the fleet, its seq
-range and the process that committed it; it stays a few dozen bytes, however large the batch, far
-under PostgreSQL's 8000-byte limit. This process's own commits are published to it directly; another
-process's are read once from PostgreSQL (`fetch`), for the fleets this process holds (`wanted`).
+The writer's transaction itself sends the notification (`harbor_store_fixes`, migration 0003), so a commit
+is announced exactly when it happens and never when it does not. A notification names the fleet, its seq
+range and the process that committed it, and carries the events themselves when they fit (small batches,
+the common case under many small requests), always under PostgreSQL's 8000-byte limit. This process's own
+commits are published to it directly; another process's are taken from the notification, or read once
+from PostgreSQL (`fetch`) when they did not fit, for the fleets this process holds (`wanted`).
 
 One connection listens. When it is lost the bus is unhealthy (/ready says so) and reconnects with
 backoff; once back it reports `Lost`, and consumers resynchronise from PostgreSQL.
 """
 
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
+import msgspec
 import psycopg
 from psycopg import AsyncConnection
 
 from harbor_fleet.adapters.bus.base import Delivery, ListeningBus, Lost, fleet_topic
+from harbor_fleet.domain.fixes import Fix
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "harbor_fleet_events"
 
 Fetch = Callable[[str, int, int], Awaitable[bytes | None]]  # (fleet, after seq, up to seq) → a bus message
+Encode = Callable[[list[tuple[int, Fix]]], bytes]  # (seq, fix) events → a bus message
+
+# An event as a notification carries it: seq, vehicle_id, recorded_at (µs), lat, lng, speed, heading, accuracy
+CarriedEvent = tuple[int, str, int, float, float, float | None, float | None, float | None]
+
+
+class Announcement(msgspec.Struct):
+    fleet: str
+    first: int
+    last: int
+    origin: str
+    events: list[CarriedEvent] | None = None
+
+
+_read_announcement = msgspec.json.Decoder(Announcement).decode
 
 
 class PostgresBus(ListeningBus):
     def __init__(
-        self, url: str, origin: str, fetch: Fetch, wanted: Callable[[str], bool], capacity: int = 10_000
+        self,
+        url: str,
+        origin: str,
+        fetch: Fetch,
+        encode: Encode,
+        wanted: Callable[[str], bool],
+        capacity: int = 10_000,
     ) -> None:
         super().__init__(capacity)
         self._url = url
         self._origin = origin
         self._fetch = fetch
+        self._encode = encode
         self._wanted = wanted
         self._first: AsyncConnection[tuple[object, ...]] | None = None
 
@@ -65,21 +89,26 @@ class PostgresBus(ListeningBus):
 
     async def _heard(self, payload: str) -> None:
         try:
-            note = json.loads(payload)
-            fleet_id, first, last, origin = note["fleet"], int(note["first"]), int(note["last"]), note["origin"]
-        except (ValueError, KeyError, TypeError):
+            note = _read_announcement(payload)
+        except msgspec.DecodeError:
             log.warning("postgres bus: ignored a notification it cannot read")
             return
-        if origin == self._origin or not self._wanted(fleet_id):
+        if note.origin == self._origin or not self._wanted(note.fleet):
             return
+        if note.events is not None:
+            data: bytes | None = self._encode([(event[0], Fix(*event[1:])) for event in note.events])
+        else:
+            data = await self._read_back(note)
+        if data:
+            self._put(Delivery(fleet_topic(note.fleet), data))
+
+    async def _read_back(self, note: Announcement) -> bytes | None:
         try:
-            data = await self._fetch(fleet_id, first - 1, last)
+            return await self._fetch(note.fleet, note.first - 1, note.last)
         except Exception:  # the database is the bus here: a failed read is a gap, and consumers resync
             log.warning("postgres bus: could not read announced events", exc_info=True)
             self._put(Lost("announced events could not be read"))
-            return
-        if data:
-            self._put(Delivery(fleet_topic(fleet_id), data))
+            return None
 
 
 async def _listener(url: str) -> AsyncConnection[tuple[object, ...]]:

@@ -1,7 +1,7 @@
 """Storing a batch of ingest requests in one transaction.
 
-The usual path is one round trip: BEGIN, lock the batch's fleets, one statement that stores everything
-(`store_fixes` in queries.sql), COMMIT, sent together in pipeline mode. The database enforces the
+The usual path is one statement in its own implicit transaction: `harbor_store_fixes` (migration 0003)
+locks the batch's fleets and stores everything, in one round trip. The database enforces the
 vehicle cap (a CHECK on fleets), so a batch that would pass it fails as a whole; so does any other
 error. Then the batch is redone request by request, each in its own savepoint with the cap checked
 first, so one request's failure never fails another's.
@@ -99,15 +99,11 @@ def _store_params(rows: "_Rows", notify: Notify) -> dict[str, object]:
 
 
 async def _store_together(conn: Connection, batch: Sequence[Submitted], notify: Notify) -> Stored:
+    """One statement on an autocommit connection: its implicit transaction has committed (and so is
+    durable) when the statement's answer is complete."""
     rows = _rows(batch)
-    fleet_ids = sorted({request.fleet_id for request in batch})
-    async with conn.pipeline() as pipeline:
-        async with conn.transaction():
-            await conn.execute(QUERIES["lock_fleets"], {"fleet_ids": fleet_ids})
-            cursor = await conn.execute(QUERIES["store_fixes"], _store_params(rows, notify))
-        await pipeline.sync()
-        numbered = await cursor.fetchall()
-    return _outcomes(batch, rows, numbered)
+    cursor = await conn.execute(QUERIES["store_fixes"], _store_params(rows, notify))
+    return _outcomes(batch, rows, await cursor.fetchall())
 
 
 async def _store_each(conn: Connection, batch: Sequence[Submitted], notify: Notify) -> Stored:

@@ -113,50 +113,6 @@ WHERE fleet_id = ANY(%(fleet_ids)s) ORDER BY fleet_id FOR UPDATE;
 SELECT vehicle_id FROM vehicles WHERE fleet_id = %(fleet_id)s AND vehicle_id = ANY(%(vehicle_ids)s);
 
 -- name: store_fixes
--- Stores the rows of a batch (JSON: ord, fleet_id, vehicle_id, t in microseconds since the epoch, lat, lng,
--- speed_kmh, heading_deg, accuracy_m), with the fleets' rows locked by this transaction beforehand.
--- Duplicates are dropped first; then each stored fix takes its fleet's next seq, in `ord` order; the event
--- log, the latest positions and the fleets' seq and vehicle_count follow, and (with a channel) the
--- notifications of the PostgreSQL bus. Returns (ord, seq) per stored fix.
-WITH input AS (
-    SELECT r.ord, r.fleet_id, r.vehicle_id, timestamptz 'epoch' + r.t * interval '1 microsecond' AS recorded_at,
-           r.lat, r.lng, r.speed_kmh, r.heading_deg, r.accuracy_m
-    FROM json_to_recordset(%(rows)s::json) AS r(ord integer, fleet_id text, vehicle_id text, t bigint,
-         lat float8, lng float8, speed_kmh float8, heading_deg float8, accuracy_m float8)
-), inserted AS (
-    INSERT INTO fixes (fleet_id, vehicle_id, recorded_at, lat, lng, speed_kmh, heading_deg, accuracy_m)
-    SELECT fleet_id, vehicle_id, recorded_at, lat, lng, speed_kmh, heading_deg, accuracy_m FROM input
-    ON CONFLICT DO NOTHING
-    RETURNING fleet_id, vehicle_id, recorded_at
-), numbered AS (
-    SELECT i.*, f.seq + row_number() OVER (PARTITION BY i.fleet_id ORDER BY i.ord) AS seq
-    FROM input i JOIN inserted USING (fleet_id, vehicle_id, recorded_at) JOIN fleets f USING (fleet_id)
-), logged AS (
-    INSERT INTO events (fleet_id, seq, type, vehicle_id, recorded_at)
-    SELECT fleet_id, seq, 'position', vehicle_id, recorded_at FROM numbered
-), latest AS (
-    SELECT DISTINCT ON (fleet_id, vehicle_id) * FROM numbered ORDER BY fleet_id, vehicle_id, recorded_at DESC
-), upserted AS (
-    INSERT INTO vehicles AS v (fleet_id, vehicle_id, recorded_at, lat, lng, speed_kmh, heading_deg, accuracy_m)
-    SELECT fleet_id, vehicle_id, recorded_at, lat, lng, speed_kmh, heading_deg, accuracy_m FROM latest
-    ON CONFLICT (fleet_id, vehicle_id) DO UPDATE
-        SET recorded_at = EXCLUDED.recorded_at, lat = EXCLUDED.lat, lng = EXCLUDED.lng,
-            speed_kmh = EXCLUDED.speed_kmh, heading_deg = EXCLUDED.heading_deg, accuracy_m = EXCLUDED.accuracy_m
-        WHERE v.recorded_at < EXCLUDED.recorded_at
-    RETURNING v.fleet_id, (xmax = 0) AS created
-), totals AS (
-    SELECT fleet_id, max(seq) AS seq,
-           (SELECT count(*) FROM upserted u WHERE u.fleet_id = n.fleet_id AND u.created) AS created
-    FROM numbered n GROUP BY fleet_id
-), advanced AS (
-    UPDATE fleets f SET seq = t.seq, vehicle_count = f.vehicle_count + t.created
-    FROM totals t WHERE f.fleet_id = t.fleet_id
-), notified AS MATERIALIZED (
-    -- With a channel (the PostgreSQL bus): one notification per fleet, sent when this transaction
-    -- commits and only then, naming the seq range and the process that committed it (a few dozen bytes,
-    -- far under PostgreSQL's 8000-byte limit). Other processes read those events once each.
-    SELECT pg_notify(%(channel)s::text, json_build_object(
-               'fleet', fleet_id, 'first', min(seq), 'last', max(seq), 'origin', %(origin)s::text)::text)
-    FROM numbered WHERE %(channel)s::text IS NOT NULL GROUP BY fleet_id
-)
-SELECT ord, seq FROM numbered WHERE (SELECT count(*) FROM notified) >= 0;
+-- One batch (JSON rows, see harbor_store_fixes in migration 0003): locks its fleets, stores, numbers and
+-- announces; returns (ord, seq) per stored fix.
+SELECT ord, seq FROM harbor_store_fixes(%(rows)s::json, %(channel)s::text, %(origin)s::text);
