@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
-from psycopg.conninfo import conninfo_to_dict
+import procrastinate
 
 from harbor_fleet.adapters.bus.base import Bus, fleet_topic
 from harbor_fleet.adapters.bus.memory import MemoryBus
@@ -18,8 +18,11 @@ from harbor_fleet.adapters.bus.redis import RedisBus
 from harbor_fleet.adapters.postgres import database, embedded, migrations
 from harbor_fleet.adapters.postgres.store import Pool, PostgresStore, StoreUnavailable
 from harbor_fleet.adapters.postgres.writer import NO_NOTIFY, GroupCommitWriter, Notify
+from harbor_fleet.domain.events import Committed
 from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.rate_limit import RateLimiter
+from harbor_fleet.jobs.queue import make_queue, run_worker
+from harbor_fleet.jobs.tasks import JobResources
 from harbor_fleet.runtime.live import LiveSessions
 from harbor_fleet.runtime.supervisor import ChildTarget, RestartPolicy, Started, Supervisor
 from harbor_fleet.runtime.tracker import Loader, SourceUnavailable
@@ -63,6 +66,7 @@ class Application:
     admin: Admin
     services: Supervisor
     bus: Bus
+    queue: procrastinate.App | None  # the job queue, when this process runs a worker
 
     @classmethod
     async def start(cls, settings: Settings) -> "Application":
@@ -80,13 +84,15 @@ class Application:
         origin = secrets.token_hex(8)  # this process, on the bus
         bus = _make_bus(settings, url, origin, store, lambda fleet_id: _holds(trackers, sessions, fleet_id))
         await bus.start()
+        notify = Notify(CHANNEL, origin) if isinstance(bus, PostgresBus) else NO_NOTIFY
+        announce = _publisher(trackers, bus)
         writer = GroupCommitWriter(
             url,
             max_batch_fixes=settings.writer_max_batch_fixes,
             max_pending_fixes=settings.writer_max_pending_fixes,
-            on_commit=_publisher(trackers, bus),
+            on_commit=announce,
             on_uncertain=trackers.uncertain,
-            notify=Notify(CHANNEL, origin) if isinstance(bus, PostgresBus) else NO_NOTIFY,
+            notify=notify,
         )
         services = Supervisor("services", RestartPolicy(max_restarts=10, window=10.0, park_seconds=1.0))
         services.start_child("bus", _started_then(bus.run))
@@ -96,6 +102,17 @@ class Application:
             trackers.resync_forever, _seqs_or_none(store), settings.tracker_resync_seconds, sessions.catch_up
         )
         services.start_child("tracker-resync", _started_then(resync))
+        queue = make_queue(url, settings.job_pool_size) if settings.jobs_in_serve else None
+        if queue is not None:
+            jobs = partial(
+                run_worker,
+                queue,
+                JobResources(store, notify, announce),
+                settings.job_concurrency,
+                f"serve-{origin}",
+                settings.shutdown_timeout / 2,
+            )
+            services.start_child("jobs", _started_then(jobs))
         service = FleetService(store, writer, trackers, credentials)
         live = LiveService(service, store, sessions)
         # What start-up allocated lives as long as the process: keep it out of the collector's full
@@ -106,7 +123,9 @@ class Application:
         # rarely: with 1,000 live sessions the default thresholds' passes made the fix→frame p99 81 ms;
         # these make it 26 ms (bench/live.py), and the HTTP figures do not suffer.
         gc.set_threshold(100_000, 50, 1000)
-        return cls(settings, url, pool, store, trackers, writer, service, live, sessions, Admin(store), services, bus)
+        return cls(
+            settings, url, pool, store, trackers, writer, service, live, sessions, Admin(store), services, bus, queue
+        )
 
     async def stop(self) -> None:
         """Reverse order: flush the writer, stop trackers, close the pool."""
@@ -141,11 +160,11 @@ def _make_bus(settings: Settings, url: str, origin: str, store: PostgresStore, w
     if settings.pubsub == "postgres":
 
         async def fetch(fleet_id: str, after: int, upto: int) -> bytes | None:
-            events = await store.position_events(fleet_id, after, upto)
+            events = await store.events(fleet_id, after, upto)
             return encode_batch(events) if events else None
 
         return PostgresBus(url, origin, fetch, encode_batch, wanted)
-    return RedisBus(settings.pubsub, origin, namespace=str(conninfo_to_dict(url).get("dbname", "harbor")))
+    return RedisBus(settings.pubsub, origin, namespace=database.database_name(url))
 
 
 def _holds(trackers: Trackers, sessions: LiveSessions, fleet_id: str) -> bool:
@@ -153,10 +172,11 @@ def _holds(trackers: Trackers, sessions: LiveSessions, fleet_id: str) -> bool:
     return trackers.running(fleet_id) is not None or sessions.watching(fleet_id)
 
 
-def _publisher(trackers: Trackers, bus: Bus) -> Callable[[str, list[tuple[int, Fix]]], Awaitable[None]]:
-    """What the writer does after each commit, before it answers: note the seq, publish the events."""
+def _publisher(trackers: Trackers, bus: Bus) -> Callable[[str, Committed], Awaitable[None]]:
+    """What the writer (and the offline sweep) does after each commit, before it answers: note the seq,
+    publish the events."""
 
-    async def committed(fleet_id: str, events: list[tuple[int, Fix]]) -> None:
+    async def committed(fleet_id: str, events: Committed) -> None:
         trackers.note_committed(fleet_id, events[-1][0])
         await bus.publish(fleet_topic(fleet_id), encode_batch(events))
 

@@ -67,6 +67,8 @@ def configure_logging(level: str = "info", access_log: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its start-up chatter is not ours to log
+    # The job queue logs every job it defers, starts and finishes at info: several a second, by design.
+    logging.getLogger("procrastinate").setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     # How long a cached credential or fleet is trusted before it is read again from PostgreSQL.
     credential_cache_seconds: float = Field(default=1.0, ge=0)
 
+    # Background jobs (offline sweep, retention, webhooks): every `serve` process runs a worker unless
+    # turned off (then run `harbor-fleet worker` somewhere); jobs run at once per worker, and the worker's
+    # own connections to PostgreSQL.
+    jobs_in_serve: bool = True
+    job_concurrency: int = Field(default=10, ge=1, le=1000)
+    job_pool_size: int = Field(default=4, ge=2, le=100)
+
     @field_validator("pubsub")
     @classmethod
     def _known_bus(cls, value: str) -> str:

@@ -1,6 +1,7 @@
 """What each command does; main.py parses and prints."""
 
 import argparse
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -85,6 +86,20 @@ def serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """The job worker alone (no HTTP), until SIGTERM or SIGINT."""
+    from harbor_fleet.jobs.standalone import run_standalone
+    from harbor_fleet.logs import configure_logging
+
+    settings = settings_from(args, job_concurrency=args.concurrency)
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(run_standalone(settings))
+    except (psycopg.OperationalError, StoreUnavailable, EmbeddedDatabaseError) as error:
+        raise CommandError("database_unavailable", f"database unavailable: {error}".splitlines()[0]) from error
     return 0
 
 

@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
 
     _command(sub, "migrate", "apply pending schema migrations")
 
+    worker = _command(
+        sub, "worker", "run background jobs only (offline sweep, retention, webhooks), e.g. a pool of its own"
+    )
+    worker.add_argument("--concurrency", type=int, help="jobs at once (HARBOR_JOB_CONCURRENCY, default 10)")
+
     fleet = sub.add_parser("fleet", help="manage fleets").add_subparsers(dest="action", required=True, metavar="ACTION")
     create = _command(fleet, "create", "create a fleet")
     create.add_argument("fleet_id")
@@ -92,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return commands.serve(args)
+        if args.command == "worker":
+            return commands.worker(args)
         if args.command == "simulate":
             return demo_cli.run_simulate(args)
         if args.command == "demo":

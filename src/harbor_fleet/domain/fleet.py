@@ -1,12 +1,12 @@
 """A fleet's settings and its latest positions, and the online/offline rule (DESIGN 2.2, 2.7)."""
 
 from dataclasses import dataclass, field
-from typing import Literal
 
+from harbor_fleet.domain.events import Event, VehicleStatus
 from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.times import MICROS
 
-VehicleStatus = Literal["online", "offline"]
+__all__ = ["FleetSettings", "FleetState", "VehicleStatus", "vehicle_status"]
 
 DEFAULT_OFFLINE_AFTER_S = 300
 DEFAULT_RETENTION_DAYS = 90
@@ -40,14 +40,16 @@ class FleetState:
     positions: dict[str, Fix] = field(default_factory=dict)
     version: int = 0  # bumped on every change, so renderers can cache
 
-    def apply(self, seq: int, fix: Fix) -> None:
-        """Take the event `seq` carrying `fix`: a late fix never moves a vehicle back."""
+    def apply(self, seq: int, event: Event) -> None:
+        """Take the event `seq`: a fix moves its vehicle unless it is late; other events (status changes,
+        which status computes from time anyway) only advance the sequence."""
         if seq <= self.seq:
             return
         self.seq = seq
-        current = self.positions.get(fix.vehicle_id)
-        if current is None or fix.recorded_at > current.recorded_at:
-            self.positions[fix.vehicle_id] = fix
+        if isinstance(event, Fix):
+            current = self.positions.get(event.vehicle_id)
+            if current is None or event.recorded_at > current.recorded_at:
+                self.positions[event.vehicle_id] = event
         self.version += 1
 
     def next_status_change(self, now: int) -> int | None:

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from harbor_fleet.domain.events import Committed
 from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.fleet import FleetSettings, FleetState
 from harbor_fleet.runtime.supervisor import Started
@@ -27,9 +28,9 @@ class SourceUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Events:
-    """Committed position events of one fleet, in seq order."""
+    """Committed events of one fleet, in seq order."""
 
-    events: list[tuple[int, Fix]]
+    events: Committed
 
 
 class Reload:
@@ -110,10 +111,10 @@ class Tracker:
         """Apply events in seq order; False at a gap (the state stays as it was before the gap)."""
         state = self.state
         assert state is not None
-        for seq, fix in message.events:
+        for seq, event in message.events:
             if seq > state.seq + 1:
                 return False
-            state.apply(seq, fix)
+            state.apply(seq, event)
         return True
 
     async def _reload(self) -> None:

@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from harbor_fleet.domain.fixes import Fix
+from harbor_fleet.domain.events import Committed
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.runtime.supervisor import ChildState, RestartPolicy, Supervisor
 from harbor_fleet.runtime.tracker import Events, Loader, Message, Reload, Tracker
@@ -41,7 +41,7 @@ class Trackers:
     def committed_seq(self, fleet_id: str) -> int:
         return self._committed.get(fleet_id, 0)
 
-    def apply(self, fleet_id: str, events: list[tuple[int, Fix]]) -> None:
+    def apply(self, fleet_id: str, events: Committed) -> None:
         """Committed events from the bus, in seq order."""
         self.tell(fleet_id, Events(events))
 

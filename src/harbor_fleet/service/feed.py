@@ -4,7 +4,7 @@ and live sessions. When the bus says it lost messages, both resynchronise from P
 from harbor_fleet.adapters.bus.base import Bus, Delivery, fleet_of
 from harbor_fleet.runtime.live import LiveSessions
 from harbor_fleet.runtime.trackers import Trackers
-from harbor_fleet.service.frames import decode_batch
+from harbor_fleet.service.frames import decode_batch, event_of
 
 
 async def feed(bus: Bus, trackers: Trackers, sessions: LiveSessions) -> None:
@@ -21,5 +21,5 @@ def dispatch(delivery: Delivery, trackers: Trackers, sessions: LiveSessions) -> 
     if fleet_id is None or not (trackers.running(fleet_id) or sessions.watching(fleet_id)):
         return  # nobody here holds this fleet: a tracker started later loads it from PostgreSQL
     frames = decode_batch(delivery.data)
-    trackers.apply(fleet_id, [(frame.seq, frame.fix()) for frame, _ in frames])
+    trackers.apply(fleet_id, [(frame.seq, event_of(frame)) for frame, _ in frames])
     sessions.deliver(fleet_id, [(frame.seq, text) for frame, text in frames])

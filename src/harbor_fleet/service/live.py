@@ -22,7 +22,7 @@ from harbor_fleet.service.errors import (
     Unavailable,
 )
 from harbor_fleet.service.fleet_service import FleetService
-from harbor_fleet.service.frames import position_frame, snapshot_frame
+from harbor_fleet.service.frames import event_frame, snapshot_frame
 from harbor_fleet.service.status import render_status, render_vehicles
 
 MAX_REPLAY = 10_000
@@ -135,11 +135,11 @@ class LiveService:
         if upto - last > MAX_REPLAY:
             return await self._snapshot(fleet, send)
         try:
-            events = await self._store.position_events(fleet.fleet_id, last, upto)
+            events = await self._store.events(fleet.fleet_id, last, upto)
         except StoreUnavailable as error:
             raise Unavailable(retry_after=1) from error
-        for seq, fix in events:
-            await send(position_frame(seq, fix).decode())
+        for seq, event in events:
+            await send(event_frame(seq, event).decode())
             last = seq
         return last
 

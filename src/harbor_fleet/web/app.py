@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> DirectApi:
         Mount("/static", StaticFiles(packages=[("harbor_fleet.web", "static")]), name="static"),
         Route("/health", ops.health, methods=["GET"]),
         Route("/ready", ops.ready_endpoint(api), methods=["GET"]),
-        Route("/metrics", ops.metrics, methods=["GET"]),
+        Route("/metrics", ops.metrics_endpoint(api), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     handlers = {

@@ -1,9 +1,10 @@
-"""Operations endpoints: /health (alive), /ready (database, schema, bus), /metrics."""
+"""Operations endpoints: /health (alive), /ready (database, schema, bus; and the job queue, which informs
+but never fails readiness: a backlog of jobs is no reason to stop serving), /metrics."""
 
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,18 +21,43 @@ async def health(request: Request) -> Response:
     return to_response(json_reply({"status": "ok"}))
 
 
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+JOBS_WAITING = Gauge("harbor_jobs_waiting", "Jobs due in the queue and not yet taken (read at scrape)")
+JOBS_FAILED = Gauge("harbor_jobs_failed", "Jobs in the queue that ended in failure (read at scrape)")
+JOBS_OLDEST = Gauge("harbor_jobs_oldest_waiting_seconds", "How long the oldest due job has waited (at scrape)")
+
+
+def metrics_endpoint(api: "Api") -> Callable[[Request], Awaitable[Response]]:
+    async def metrics(request: Request) -> Response:
+        await _queue(api)
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
 
 
 def ready_endpoint(api: "Api") -> Callable[[Request], Awaitable[Response]]:
     async def ready(request: Request) -> Response:
         checks = await _checks(api)
         if all(value == "ok" for value in checks.values()):
-            return to_response(json_reply({"status": "ready", "checks": checks}))
+            return to_response(json_reply({"status": "ready", "checks": checks, "jobs": await _queue(api)}))
         return to_response(error_reply(503, "not_ready", "a dependency is not ready", {"checks": checks}))
 
     return ready
+
+
+async def _queue(api: "Api") -> dict[str, float] | None:
+    """The job queue's figures (also set on the gauges), or None when they cannot be read."""
+    if api.app is None:
+        return None
+    try:
+        if await api.app.store.schema_version() < REQUIRED_VERSION:
+            return None  # the queue's tables may not exist yet
+        stats = await api.app.store.queue_stats()
+    except StoreUnavailable:
+        return None
+    JOBS_WAITING.set(stats.waiting)
+    JOBS_FAILED.set(stats.failed)
+    JOBS_OLDEST.set(stats.oldest_waiting_s)
+    return {"waiting": stats.waiting, "failed": stats.failed, "oldest_waiting_seconds": stats.oldest_waiting_s}
 
 
 async def _checks(api: "Api") -> dict[str, str]:

@@ -21,6 +21,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from harbor_fleet.adapters.bus.base import Delivery, ListeningBus, Lost, fleet_topic
+from harbor_fleet.domain.events import Committed
 from harbor_fleet.domain.fixes import Fix
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "harbor_fleet_events"
 
 Fetch = Callable[[str, int, int], Awaitable[bytes | None]]  # (fleet, after seq, up to seq) → a bus message
-Encode = Callable[[list[tuple[int, Fix]]], bytes]  # (seq, fix) events → a bus message
+Encode = Callable[[Committed], bytes]  # (seq, event) events → a bus message
 
 # An event as a notification carries it: seq, vehicle_id, recorded_at (µs), lat, lng, speed, heading, accuracy
 CarriedEvent = tuple[int, str, int, float, float, float | None, float | None, float | None]

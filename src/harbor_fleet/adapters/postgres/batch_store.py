@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from harbor_fleet.adapters.postgres.sql import QUERIES
+from harbor_fleet.domain.events import Committed, StatusChange
 from harbor_fleet.domain.fixes import Fix
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Stored:
     """Each request's outcome (in batch order) and the committed events, per fleet in seq order."""
 
     outcomes: list[WriteOutcome | WriteFailed] = field(default_factory=list)
-    events: dict[str, list[tuple[int, Fix]]] = field(default_factory=dict)
+    events: dict[str, Committed] = field(default_factory=dict)
 
 
 class _Row(msgspec.Struct):
@@ -195,13 +196,18 @@ def _rows(batch: Sequence[Submitted]) -> _Rows:
 
 
 def _outcomes(batch: Sequence[Submitted], rows: _Rows, numbered: Sequence[TupleRow]) -> Stored:
-    """`numbered` holds (ord, seq) of each stored row; the others were duplicates."""
+    """`numbered` holds (ord, seq, fleet_id, …) of each stored row (the others were duplicates), and
+    (None, seq, fleet_id, vehicle_id, status, at) of each vehicle that came back online."""
     stored = Stored()
     accepted = [0] * len(batch)
-    for ord_, seq in sorted(numbered, key=lambda pair: int(pair[1])):
+    for ord_, seq, fleet_id, vehicle_id, status, at in sorted(numbered, key=lambda row: int(row[1])):
+        if ord_ is None:
+            change = StatusChange(vehicle_id, status, int(at))
+            stored.events.setdefault(fleet_id, []).append((int(seq), change))
+            continue
         owner = rows.owners[ord_]
         accepted[owner] += 1
-        stored.events.setdefault(batch[owner].fleet_id, []).append((int(seq), rows.fixes[ord_]))
+        stored.events.setdefault(fleet_id, []).append((int(seq), rows.fixes[ord_]))
     stored.outcomes = [
         Written(count, len(request.fixes) - count) for request, count in zip(batch, accepted, strict=True)
     ]

@@ -1,6 +1,7 @@
 """Where the database is (embedded or external) and how connections to it are made."""
 
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
@@ -13,6 +14,10 @@ def resolve_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
     return embedded.start(settings.data_dir)
+
+
+def database_name(url: str) -> str:
+    return str(conninfo_to_dict(url).get("dbname", "harbor"))
 
 
 CONNECT_TIMEOUT = 5  # seconds: an unreachable host fails a request instead of holding it

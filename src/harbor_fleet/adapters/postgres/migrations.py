@@ -8,8 +8,12 @@ from importlib import resources
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from harbor_fleet.adapters.postgres.sql import QUERIES
+
 _LOCK_KEY = 0x4861_7262  # "Harb": one advisory lock for all schema changes
 _FILE = re.compile(r"(\d{4})_(\w+)\.sql")
+# A line `-- @include package/file.sql` stands for that file of an installed package (a library's schema).
+_INCLUDE = re.compile(r"^-- @include ([\w.]+)/([\w.]+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +29,12 @@ def available() -> list[Migration]:
     for entry in folder.iterdir():
         match = _FILE.fullmatch(entry.name)
         if match:
-            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+            found.append(Migration(int(match[1]), match[2], _expand(entry.read_text(encoding="utf-8"))))
     return sorted(found, key=lambda migration: migration.version)
+
+
+def _expand(sql: str) -> str:
+    return _INCLUDE.sub(lambda m: resources.files(m[1]).joinpath(m[2]).read_text(encoding="utf-8"), sql)
 
 
 REQUIRED_VERSION = available()[-1].version
@@ -70,7 +78,6 @@ async def migrate(conn: AsyncConnection[TupleRow]) -> list[Migration]:
 
 
 async def _make_partitions(conn: AsyncConnection[TupleRow]) -> None:
-    """Day partitions of fix history from yesterday to a week ahead (a job keeps this going later)."""
-    await conn.execute(
-        "SELECT harbor_make_fix_partitions((now() AT TIME ZONE 'UTC')::date - 1, (now() AT TIME ZONE 'UTC')::date + 7)"
-    )
+    """Day partitions of fix history from yesterday to a week ahead (the hourly retention job keeps
+    this going)."""
+    await conn.execute(QUERIES["make_partitions"])

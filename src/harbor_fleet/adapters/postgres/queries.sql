@@ -83,12 +83,18 @@ SELECT seq FROM fleets WHERE fleet_id = %(fleet_id)s;
 -- name: fleet_seqs
 SELECT fleet_id, seq FROM fleets WHERE fleet_id = ANY(%(fleet_ids)s);
 
--- name: position_events
-SELECT e.seq, e.vehicle_id, f.recorded_at, f.lat, f.lng, f.speed_kmh, f.heading_deg, f.accuracy_m
+-- name: events
+-- A position event's fix (from fixes), or a status event's status and instant (in recorded_at).
+SELECT e.seq, e.vehicle_id, e.recorded_at, f.lat, f.lng, f.speed_kmh, f.heading_deg, f.accuracy_m, e.status
 FROM events e
-JOIN fixes f ON f.fleet_id = e.fleet_id AND f.vehicle_id = e.vehicle_id AND f.recorded_at = e.recorded_at
+LEFT JOIN fixes f ON e.type = 'position'
+     AND f.fleet_id = e.fleet_id AND f.vehicle_id = e.vehicle_id AND f.recorded_at = e.recorded_at
 WHERE e.fleet_id = %(fleet_id)s AND e.seq > %(after)s AND e.seq <= %(upto)s
+  AND (e.type <> 'position' OR f.fleet_id IS NOT NULL)
 ORDER BY e.seq;
+
+-- name: sweep_offline
+SELECT fleet_id, seq, vehicle_id, at_us FROM harbor_sweep_offline(%(channel)s::text, %(origin)s::text);
 
 -- name: latest_positions
 SELECT vehicle_id, recorded_at, lat, lng, speed_kmh, heading_deg, accuracy_m
@@ -113,6 +119,29 @@ WHERE fleet_id = ANY(%(fleet_ids)s) ORDER BY fleet_id FOR UPDATE;
 SELECT vehicle_id FROM vehicles WHERE fleet_id = %(fleet_id)s AND vehicle_id = ANY(%(vehicle_ids)s);
 
 -- name: store_fixes
--- One batch (JSON rows, see harbor_store_fixes in migration 0003): locks its fleets, stores, numbers and
--- announces; returns (ord, seq) per stored fix.
-SELECT ord, seq FROM harbor_store_fixes(%(rows)s::json, %(channel)s::text, %(origin)s::text);
+-- One batch (JSON rows, see harbor_store_fixes in migration 0004): locks its fleets, stores, numbers and
+-- announces; returns (ord, seq) per stored fix and (seq, fleet_id, vehicle_id, status, at) per status event.
+SELECT ord, seq, fleet_id, vehicle_id, status, at_us
+FROM harbor_store_fixes(%(rows)s::json, %(channel)s::text, %(origin)s::text);
+
+-- name: delete_expired
+SELECT harbor_delete_expired(%(limit)s);
+
+-- name: drop_expired_partitions
+SELECT harbor_drop_expired_partitions();
+
+-- name: make_partitions
+-- Day partitions of fix history from yesterday to a week ahead.
+SELECT harbor_make_fix_partitions((now() AT TIME ZONE 'UTC')::date - 1, (now() AT TIME ZONE 'UTC')::date + 7);
+
+-- name: queue_stats
+-- The job queue: jobs due and waiting, jobs failed (kept to inspect), and how long the oldest due job has
+-- waited since it was deferred (or scheduled for), in seconds.
+SELECT count(*) FILTER (WHERE j.status = 'todo' AND coalesce(j.scheduled_at <= now(), true)),
+       count(*) FILTER (WHERE j.status = 'failed'),
+       coalesce(extract(epoch FROM now() - min(greatest(j.scheduled_at, d.at))
+                FILTER (WHERE j.status = 'todo' AND coalesce(j.scheduled_at <= now(), true))), 0)::float8
+FROM procrastinate_jobs j
+LEFT JOIN LATERAL (
+    SELECT min(e.at) AS at FROM procrastinate_events e WHERE e.job_id = j.id AND e.type = 'deferred'
+) d ON true;

@@ -16,7 +16,9 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from harbor_fleet.adapters.postgres.batch_store import Notify
 from harbor_fleet.adapters.postgres.sql import QUERIES
+from harbor_fleet.domain.events import Committed, Event, StatusChange
 from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.domain.times import from_micros, to_micros
@@ -26,6 +28,13 @@ Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
 class StoreUnavailable(Exception):
     """The database cannot be reached right now."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    waiting: int  # jobs due and not yet taken
+    failed: int  # jobs that ended in failure (kept to inspect)
+    oldest_waiting_s: float  # how long the oldest due job has waited
 
 
 class OutageGate:
@@ -238,10 +247,10 @@ class PostgresStore:
         rows = await self._fetch("fleet_seq", {"fleet_id": fleet_id})
         return int(rows[0][0]) if rows else 0
 
-    async def position_events(self, fleet_id: str, after: int, upto: int) -> list[tuple[int, Fix]]:
-        """The events with `after < seq <= upto`, each with its fix, in seq order."""
-        rows = await self._fetch("position_events", {"fleet_id": fleet_id, "after": after, "upto": upto})
-        return [(int(row[0]), _fix(row[1:])) for row in rows]
+    async def events(self, fleet_id: str, after: int, upto: int) -> Committed:
+        """The events with `after < seq <= upto`, in seq order."""
+        rows = await self._fetch("events", {"fleet_id": fleet_id, "after": after, "upto": upto})
+        return [(int(row[0]), _event(row[1:])) for row in rows]
 
     async def vehicle_exists(self, fleet_id: str, vehicle_id: str) -> bool:
         return bool(await self._fetch("vehicle_exists", {"fleet_id": fleet_id, "vehicle_id": vehicle_id}))
@@ -257,6 +266,30 @@ class PostgresStore:
         rows = await self._fetch("track", params)
         return [_fix((vehicle_id, *row)) for row in rows]
 
+    # Jobs
+
+    async def sweep_offline(self, notify: Notify) -> dict[str, Committed]:
+        """Turn offline the vehicles whose threshold has passed, one event each (harbor_sweep_offline)."""
+        rows = await self._fetch("sweep_offline", {"channel": notify.channel, "origin": notify.origin})
+        changes: dict[str, Committed] = {}
+        for fleet_id, seq, vehicle_id, at in sorted(rows, key=lambda row: (str(row[0]), int(row[1]))):
+            changes.setdefault(str(fleet_id), []).append((int(seq), StatusChange(str(vehicle_id), "offline", int(at))))
+        return changes
+
+    async def delete_expired(self, limit: int) -> int:
+        """One bounded batch of retention (its own transaction); how many rows went."""
+        return int((await self._fetch("delete_expired", {"limit": limit}))[0][0])
+
+    async def drop_expired_partitions(self) -> int:
+        return int((await self._fetch("drop_expired_partitions", {}))[0][0])
+
+    async def make_partitions(self) -> int:
+        return int((await self._fetch("make_partitions", {}))[0][0])
+
+    async def queue_stats(self) -> QueueStats:
+        waiting, failed, oldest = (await self._fetch("queue_stats", {}))[0]
+        return QueueStats(int(waiting), int(failed), float(oldest))
+
     # Operations
 
     async def schema_version(self) -> int:
@@ -270,6 +303,15 @@ def _connection_lost(error: psycopg.OperationalError) -> bool:
     """The connection failed (no SQLSTATE: a client-side failure; class 08; the server shutting down)."""
     state = error.sqlstate
     return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+def _event(row: Sequence[object]) -> Event:
+    """(vehicle_id, recorded_at, lat, lng, speed, heading, accuracy, status): a status event has a status."""
+    status = row[-1]
+    if status is None:
+        return _fix(row[:-1])
+    assert status in ("online", "offline") and isinstance(row[1], datetime)
+    return StatusChange(str(row[0]), status, to_micros(row[1]))
 
 
 def _fix(row: Sequence[object]) -> Fix:

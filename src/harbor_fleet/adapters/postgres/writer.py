@@ -29,6 +29,7 @@ from harbor_fleet.adapters.postgres.batch_store import (
     store_batch,
 )
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
+from harbor_fleet.domain.events import Committed
 from harbor_fleet.domain.fixes import Fix
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
     "Written",
 ]
 
-Committed = Callable[[str, list[tuple[int, Fix]]], Awaitable[None]]
+OnCommit = Callable[[str, Committed], Awaitable[None]]
 Uncertain = Callable[[set[str]], None]
 
 
@@ -62,7 +63,7 @@ class GroupCommitWriter:
         *,
         max_batch_fixes: int,
         max_pending_fixes: int,
-        on_commit: Committed,
+        on_commit: OnCommit,
         on_uncertain: Uncertain,
         notify: Notify = NO_NOTIFY,
     ) -> None:

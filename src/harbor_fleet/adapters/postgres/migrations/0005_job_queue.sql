@@ -1,0 +1,4 @@
+-- The job queue's tables and functions (procrastinate, at the version pinned in pyproject.toml), taken
+-- from the installed package rather than copied here. An upgrade of procrastinate adds a migration that
+-- includes the package's own migration files for the versions in between, the same way.
+-- @include procrastinate.sql/schema.sql

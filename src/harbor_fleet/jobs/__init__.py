@@ -1,0 +1,1 @@
+"""Background work on the PostgreSQL job queue (procrastinate): the offline sweep, retention, webhooks."""

@@ -1,0 +1,62 @@
+"""`harbor-fleet worker`: the job worker as a pool of its own. With the servers' own workers off, the
+offline sweep it runs reaches a server's live stream over each shared bus, and SIGTERM stops it cleanly."""
+
+import asyncio
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import websockets
+
+from conftest import HARBOR, Server, cli_json, harbor_env, ingest
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def pool_env(request: pytest.FixtureRequest, database_url: str) -> dict[str, str]:
+    pubsub = "postgres" if request.param == "postgres" else str(request.getfixturevalue("redis_url"))
+    return harbor_env(database_url=database_url, pubsub=pubsub, jobs_in_serve="false", tracker_resync_seconds="3600")
+
+
+@pytest.fixture
+def job_worker(pool_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with (tmp_path / "worker.log").open("ab") as log:
+        process = subprocess.Popen([*HARBOR, "worker"], env=pool_env, stdout=log, stderr=subprocess.STDOUT)
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000Z"
+
+
+def test_a_separate_worker_announces_offline_vehicles_and_stops_on_sigterm(
+    pool_env: dict[str, str], job_worker: subprocess.Popen[bytes], tmp_path: Path, servers: list[Server]
+) -> None:
+    cli_json(pool_env, "fleet", "create", "f1", "--offline-after", "1")
+    key = cli_json(pool_env, "key", "create", "--fleet", "f1")
+    token = cli_json(pool_env, "token", "create", "--fleet", "f1")
+    server = Server(pool_env, tmp_path / "serve.log").start()
+    servers.append(server)
+
+    async def watch() -> dict[str, object]:
+        url = f"ws://127.0.0.1:{server.port}/api/v1/fleets/f1/live"
+        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token['token']}"}) as ws:
+            assert json.loads(await ws.recv())["type"] == "snapshot"
+            fix = {"vehicle_id": "v1", "lat": 1.0, "lng": 2.0, "recorded_at": now_iso()}
+            assert (await asyncio.to_thread(ingest, server.url, "f1", key, [fix])).status_code == 202
+            async with asyncio.timeout(20):  # the worker may still be starting; the event comes within seconds
+                while (frame := json.loads(await ws.recv()))["type"] != "vehicle_status":
+                    pass
+            return dict(frame)
+
+    frame = asyncio.run(watch())
+    assert (frame["seq"], frame["vehicle_id"], frame["status"]) == (2, "v1", "offline")
+    job_worker.send_signal(signal.SIGTERM)
+    assert job_worker.wait(timeout=15) == 0
+    assert "Traceback" not in (tmp_path / "worker.log").read_text()
