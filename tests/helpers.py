@@ -1,11 +1,16 @@
 """What tests share: a running app over a real database, signed requests, times."""
 
+import asyncio
+import gc
 import json
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psycopg
@@ -95,8 +100,23 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
 @contextmanager
 def running_harbor(database_url: str, **overrides: Any) -> Iterator[Harbor]:
     app = create_app(settings_for(database_url, **overrides))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Harbor(client, database_url)
+    watchdog = threading.Timer(STOP_REPORT_AFTER_S, _report_pending_tasks)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield Harbor(client, database_url)
+            watchdog.start()  # the application's stop should take a second or two
+    finally:
+        watchdog.cancel()
+
+
+STOP_REPORT_AFTER_S = 30.0
+
+
+def _report_pending_tasks() -> None:
+    """A stop that hangs says which asyncio tasks it waits on (pytest-timeout shows only threads)."""
+    for task in [obj for obj in gc.get_objects() if isinstance(obj, asyncio.Task) and not obj.done()]:
+        print(f"pending at stop: {task!r}", file=sys.stderr, flush=True)
+        task.print_stack(limit=15, file=sys.stderr)
 
 
 def eventually(predicate: Any, timeout: float = 5.0, interval: float = 0.01) -> None:
@@ -106,3 +126,46 @@ def eventually(predicate: Any, timeout: float = 5.0, interval: float = 0.01) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {predicate}")
         time.sleep(interval)  # polling a condition under a deadline
+
+
+@dataclass
+class Receiver:
+    """Answers with the statuses queued in `answers` (then 200); holds requests while `hold` is clear."""
+
+    answers: list[int] = field(default_factory=list)
+    hold: threading.Event = field(default_factory=threading.Event)
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self.hold.set()
+
+    def bodies(self) -> list[dict[str, object]]:
+        return [json.loads(body) for _, body in self.received]
+
+
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    """A webhook receiver on this machine (a real HTTP server in a thread)."""
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            state.hold.wait(timeout=30)
+            self.send_response(state.answers.pop(0) if state.answers else 200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    state.hold.set()
+    server.shutdown()
+    server.server_close()

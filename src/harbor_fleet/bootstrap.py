@@ -21,8 +21,9 @@ from harbor_fleet.adapters.postgres.writer import NO_NOTIFY, GroupCommitWriter, 
 from harbor_fleet.domain.events import Committed
 from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.rate_limit import RateLimiter
-from harbor_fleet.jobs.queue import make_queue, run_worker
+from harbor_fleet.jobs.queue import WorkerPlan, make_queue, run_worker
 from harbor_fleet.jobs.tasks import JobResources
+from harbor_fleet.jobs.webhooks import Sender, webhook_policy
 from harbor_fleet.runtime.live import LiveSessions
 from harbor_fleet.runtime.supervisor import ChildTarget, RestartPolicy, Started, Supervisor
 from harbor_fleet.runtime.tracker import Loader, SourceUnavailable
@@ -102,16 +103,13 @@ class Application:
             trackers.resync_forever, _seqs_or_none(store), settings.tracker_resync_seconds, sessions.catch_up
         )
         services.start_child("tracker-resync", _started_then(resync))
-        queue = make_queue(url, settings.job_pool_size) if settings.jobs_in_serve else None
+        queue = make_queue(url) if settings.jobs_in_serve else None
         if queue is not None:
-            jobs = partial(
-                run_worker,
-                queue,
-                JobResources(store, notify, announce),
-                settings.job_concurrency,
-                f"serve-{origin}",
-                settings.shutdown_timeout / 2,
+            harbor = JobResources(store, notify, announce, Sender(webhook_policy(settings)))
+            plan = WorkerPlan(
+                url, settings.job_pool_size, settings.job_concurrency, f"serve-{origin}", settings.shutdown_timeout / 2
             )
+            jobs = partial(run_worker, queue, harbor, plan)
             services.start_child("jobs", _started_then(jobs))
         service = FleetService(store, writer, trackers, credentials)
         live = LiveService(service, store, sessions)
@@ -124,7 +122,19 @@ class Application:
         # these make it 26 ms (bench/live.py), and the HTTP figures do not suffer.
         gc.set_threshold(100_000, 50, 1000)
         return cls(
-            settings, url, pool, store, trackers, writer, service, live, sessions, Admin(store), services, bus, queue
+            settings,
+            url,
+            pool,
+            store,
+            trackers,
+            writer,
+            service,
+            live,
+            sessions,
+            Admin(store, settings.webhook_deny_private),
+            services,
+            bus,
+            queue,
         )
 
     async def stop(self) -> None:

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     # turned off (then run `harbor-fleet worker` somewhere); jobs run at once per worker, and the worker's
     # own connections to PostgreSQL.
     jobs_in_serve: bool = True
+    # Webhook deliveries: a receiver answers 2xx within the timeout or the delivery is tried again, after
+    # retry_base seconds doubling up to retry_cap (with jitter), up to max_attempts in all, then recorded
+    # dead. deny_private refuses loopback and private addresses (advised in production).
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100)
+    webhook_retry_base: float = Field(default=2.0, gt=0)
+    webhook_retry_cap: float = Field(default=3600.0, gt=0)
+    webhook_deny_private: bool = False
     job_concurrency: int = Field(default=10, ge=1, le=1000)
     job_pool_size: int = Field(default=4, ge=2, le=100)
 

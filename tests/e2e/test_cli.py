@@ -79,3 +79,26 @@ def test_an_app_on_an_external_database_leaves_an_embedded_server_alone(tmp_path
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         embedded.release(tmp_path)
+
+
+def test_webhook_commands(env: dict[str, str]) -> None:
+    cli(env, "fleet", "create", "f1")
+    created = cli(env, "webhook", "create", "--fleet", "f1", "--url", "https://example.com/hook", "--json")
+    assert created.stdout.count("\n") == 1
+    webhook = json.loads(created.stdout)
+    assert set(webhook) == {"webhook_id", "secret"} and len(webhook["secret"]) >= 22
+    only = cli(env, "webhook", "create", "--fleet", "f1", "--url", "http://example.com/s", "--events", "vehicle_status")
+    assert "secret" in only.stdout
+    listed = json.loads(cli(env, "webhook", "list", "--fleet", "f1", "--json").stdout)["webhooks"]
+    assert [(w["url"], w["events"], w["pending"], w["dead"]) for w in listed] == [
+        ("https://example.com/hook", ["position", "vehicle_status"], 0, 0),
+        ("http://example.com/s", ["vehicle_status"], 0, 0),
+    ]
+    assert all("secret" not in w for w in listed)
+    assert json.loads(cli(env, "webhook", "deliveries", "--fleet", "f1", "--json").stdout) == {"deliveries": []}
+    deleted = json.loads(cli(env, "webhook", "delete", webhook["webhook_id"], "--json").stdout)
+    assert deleted == {"webhook_id": webhook["webhook_id"], "deleted": True}
+    again = cli(env, "webhook", "delete", webhook["webhook_id"], "--json", check=False)
+    assert again.returncode == 1 and json.loads(again.stdout)["error"]["code"] == "webhook_not_found"
+    bad = cli(env, "webhook", "create", "--fleet", "f1", "--url", "ftp://x", "--json", check=False)
+    assert bad.returncode == 1 and json.loads(bad.stdout)["error"]["code"] == "invalid_url"

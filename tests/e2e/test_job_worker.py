@@ -13,6 +13,7 @@ import pytest
 import websockets
 
 from conftest import HARBOR, Server, cli_json, harbor_env, ingest
+from helpers import eventually, receiving
 
 
 @pytest.fixture(params=["postgres", "redis"])
@@ -60,3 +61,29 @@ def test_a_separate_worker_announces_offline_vehicles_and_stops_on_sigterm(
     job_worker.send_signal(signal.SIGTERM)
     assert job_worker.wait(timeout=15) == 0
     assert "Traceback" not in (tmp_path / "worker.log").read_text()
+
+
+def test_webhook_deliveries_wait_in_postgresql_until_a_worker_runs(
+    database_url: str, tmp_path: Path, servers: list[Server]
+) -> None:
+    env = harbor_env(database_url=database_url, jobs_in_serve="false")
+    cli_json(env, "fleet", "create", "f1")
+    key = cli_json(env, "key", "create", "--fleet", "f1")
+    server = Server(env, tmp_path / "serve.log").start()
+    servers.append(server)
+    with receiving() as receiver:
+        webhook = cli_json(env, "webhook", "create", "--fleet", "f1", "--url", receiver.url, "--events", "position")
+        sent = [{"vehicle_id": f"v{n}", "lat": 1.0, "lng": 2.0, "recorded_at": now_iso()} for n in range(3)]
+        assert ingest(server.url, "f1", key, sent).status_code == 202
+        pending = cli_json(env, "webhook", "deliveries", "--fleet", "f1", "--status", "pending")["deliveries"]
+        assert len(pending) == 3 and receiver.received == []  # no worker anywhere: they wait
+        with (tmp_path / "worker.log").open("ab") as log:
+            worker = subprocess.Popen([*HARBOR, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            eventually(lambda: len(receiver.received) == 3, timeout=30)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=15)
+    assert sorted(body["vehicle_id"] for body in receiver.bodies()) == ["v0", "v1", "v2"]
+    delivered = cli_json(env, "webhook", "deliveries", "--fleet", "f1", "--status", "delivered")["deliveries"]
+    assert len(delivered) == 3 and {d["webhook_id"] for d in delivered} == {webhook["webhook_id"]}

@@ -5,7 +5,6 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import psycopg
 from pydantic import ValidationError
@@ -14,6 +13,8 @@ from harbor_fleet.adapters.postgres import database
 from harbor_fleet.adapters.postgres.embedded import EmbeddedDatabaseError
 from harbor_fleet.adapters.postgres.store import PostgresStore, StoreUnavailable
 from harbor_fleet.bootstrap import prepare_database
+from harbor_fleet.cli import webhook_commands
+from harbor_fleet.cli.results import Result
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.domain.times import format_datetime
 from harbor_fleet.service.admin import Admin
@@ -26,12 +27,6 @@ class CommandError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    data: dict[str, object]
-    text: str
 
 
 def settings_from(args: argparse.Namespace, **flags: object) -> Settings:
@@ -123,7 +118,7 @@ async def run(args: argparse.Namespace) -> Result:
         pool = database.make_pool(url, 1)
         await pool.open(wait=True)
         try:
-            return await action(Admin(PostgresStore(pool)), args)
+            return await action(Admin(PostgresStore(pool), settings.webhook_deny_private), args)
         finally:
             await pool.close()
     except (psycopg.OperationalError, StoreUnavailable, EmbeddedDatabaseError) as error:
@@ -211,4 +206,8 @@ _ACTIONS: dict[tuple[str, str | None], Callable[[Admin, argparse.Namespace], Awa
     ("token", "revoke"): _revoke,
     ("key", "list"): _list,
     ("token", "list"): _list,
+    ("webhook", "create"): webhook_commands.create,
+    ("webhook", "list"): webhook_commands.listing,
+    ("webhook", "delete"): webhook_commands.delete,
+    ("webhook", "deliveries"): webhook_commands.deliveries,
 }

@@ -65,7 +65,26 @@ def _parser() -> argparse.ArgumentParser:
         if noun == "key":
             rotate = _command(actions, "rotate", "a new key for the same fleets; the old one works until revoked")
             rotate.add_argument("credential_id", metavar="KEY_ID")
+    _webhook_parsers(sub)
     return parser
+
+
+def _webhook_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    actions = sub.add_parser("webhook", help="manage webhooks (a fleet's events POSTed to a URL)").add_subparsers(
+        dest="action", required=True
+    )
+    created = _command(actions, "create", "send a fleet's events to a URL; its signing secret is printed once")
+    created.add_argument("--fleet", required=True, metavar="F")
+    created.add_argument("--url", required=True, metavar="U", help="the receiver: http:// or https://")
+    created.add_argument("--events", metavar="TYPES", help="comma-separated: position,vehicle_status (default: all)")
+    listed = _command(actions, "list", "list a fleet's webhooks (never their secrets)")
+    listed.add_argument("--fleet", required=True, metavar="F")
+    deleted = _command(actions, "delete", "stop a webhook; what it still had to deliver is recorded dead")
+    deleted.add_argument("webhook_id", metavar="WEBHOOK_ID")
+    shown = _command(actions, "deliveries", "a fleet's webhook deliveries, newest first")
+    shown.add_argument("--fleet", required=True, metavar="F")
+    shown.add_argument("--status", choices=["pending", "delivered", "dead"])
+    shown.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
 
 
 def _vehicle_options(command: argparse.ArgumentParser) -> None:

@@ -16,8 +16,9 @@ from harbor_fleet.adapters.postgres.batch_store import NO_NOTIFY, Notify
 from harbor_fleet.adapters.postgres.store import PostgresStore
 from harbor_fleet.bootstrap import prepare_database
 from harbor_fleet.domain.events import Committed
-from harbor_fleet.jobs.queue import make_queue, run_worker
+from harbor_fleet.jobs.queue import WorkerPlan, make_queue, run_worker
 from harbor_fleet.jobs.tasks import JobResources, OnCommit
+from harbor_fleet.jobs.webhooks import Sender, webhook_policy
 from harbor_fleet.service.frames import encode_batch
 from harbor_fleet.settings import Settings
 
@@ -32,8 +33,11 @@ async def run_standalone(settings: Settings) -> None:
     origin = secrets.token_hex(8)
     bus = RedisBus(settings.pubsub, origin, namespace=database.database_name(url)) if _redis(settings) else None
     notify = Notify(CHANNEL, origin) if settings.pubsub == "postgres" else NO_NOTIFY
-    harbor = JobResources(PostgresStore(pool), notify, _announcer(bus))
-    queue = make_queue(url, settings.job_pool_size)
+    harbor = JobResources(PostgresStore(pool), notify, _announcer(bus), Sender(webhook_policy(settings)))
+    queue = make_queue(url)
+    plan = WorkerPlan(
+        url, settings.job_pool_size, settings.job_concurrency, f"worker-{origin}", settings.shutdown_timeout
+    )
     worker = asyncio.current_task()
     assert worker is not None
     loop = asyncio.get_running_loop()
@@ -45,7 +49,7 @@ async def run_standalone(settings: Settings) -> None:
             if bus is not None:
                 await bus.start()
                 group.create_task(bus.run())
-            await run_worker(queue, harbor, settings.job_concurrency, f"worker-{origin}", settings.shutdown_timeout)
+            await run_worker(queue, harbor, plan)
     except asyncio.CancelledError:
         log.info("job worker stopped")
     finally:

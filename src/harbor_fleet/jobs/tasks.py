@@ -5,6 +5,7 @@ Periodic jobs are deferred by every worker and kept once per period by the queue
 at most one waiting, and a lock keeps two from running at once (a slow sweep is not piled on). `register`
 puts the jobs on a queue (procrastinate binds a task to one app, and tests run several per process)."""
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from procrastinate import JobContext
 from harbor_fleet.adapters.postgres.batch_store import Notify
 from harbor_fleet.adapters.postgres.store import PostgresStore
 from harbor_fleet.domain.events import Committed
+from harbor_fleet.jobs.webhooks import DISPATCH_BATCH, Sender, deliver
 
 log = logging.getLogger(__name__)
 OnCommit = Callable[[str, Committed], Awaitable[None]]
@@ -26,6 +28,7 @@ class JobResources:
     store: PostgresStore
     notify: Notify  # the PostgreSQL bus's channel, if that is the bus, so commits announce themselves
     announce: OnCommit  # hand committed events to this process's trackers and bus
+    sender: Sender  # makes webhook delivery attempts
 
 
 def resources(context: JobContext) -> JobResources:
@@ -35,17 +38,20 @@ def resources(context: JobContext) -> JobResources:
 
 
 RETENTION_BATCH = 5_000  # rows per statement: each a short transaction of its own
+DELIVER = "harbor:deliver_webhook"
 
 
 def register(queue: procrastinate.App) -> None:
-    sweep = queue.task(
-        name="harbor:sweep_offline", pass_context=True, queueing_lock="sweep_offline", lock="sweep_offline"
-    )(sweep_offline)
-    queue.periodic(cron="* * * * * *", periodic_id="every-second")(sweep)  # croniter: a sixth field is seconds
-    retention = queue.task(
-        name="harbor:apply_retention", pass_context=True, queueing_lock="apply_retention", lock="apply_retention"
-    )(apply_retention)
-    queue.periodic(cron="17 * * * *", periodic_id="hourly")(retention)
+    _periodic(queue, "sweep_offline", "* * * * * *", sweep_offline)  # croniter: a sixth field is seconds
+    _periodic(queue, "dispatch_webhooks", "* * * * * *", dispatch_webhooks)
+    _periodic(queue, "apply_retention", "17 * * * *", apply_retention)
+    queue.task(name=DELIVER, pass_context=True)(deliver_webhook)
+
+
+def _periodic(queue: procrastinate.App, name: str, cron: str, job: Callable[..., Awaitable[None]]) -> None:
+    """At most one waiting (queueing lock) and one running (lock), whatever the number of workers."""
+    task = queue.task(name=f"harbor:{name}", pass_context=True, queueing_lock=name, lock=name)(job)
+    queue.periodic(cron=cron, periodic_id=name)(task)
 
 
 async def sweep_offline(context: JobContext, timestamp: int) -> None:
@@ -66,3 +72,20 @@ async def apply_retention(context: JobContext, timestamp: int) -> None:
     log.info(
         "retention applied", extra={"partitions_dropped": dropped, "rows_deleted": deleted, "partitions_made": made}
     )
+
+
+async def dispatch_webhooks(context: JobContext, timestamp: int) -> None:
+    """Lease the deliveries due and make each attempt a job of its own (one per delivery at a time)."""
+    harbor = resources(context)
+    due = await harbor.store.lease_due_deliveries(DISPATCH_BATCH, harbor.sender.policy.lease_seconds)
+    for delivery_id, attempts in due:
+        lock = f"delivery:{delivery_id}"
+        with contextlib.suppress(procrastinate.exceptions.AlreadyEnqueued):  # its attempt is waiting already
+            await context.app.configure_task(DELIVER, lock=lock, queueing_lock=lock).defer_async(
+                delivery_id=delivery_id, attempts=attempts
+            )
+
+
+async def deliver_webhook(context: JobContext, delivery_id: int, attempts: int) -> None:
+    harbor = resources(context)
+    await deliver(harbor.store, harbor.sender, delivery_id, attempts)

@@ -27,14 +27,21 @@ async def connect(url: str) -> AsyncConnection[TupleRow]:
     return await AsyncConnection.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
 
 
-def make_pool(url: str, size: int) -> AsyncConnectionPool[AsyncConnection[TupleRow]]:
+def make_pool(
+    url: str, size: int, name: str = "harbor", autocommit: bool = True
+) -> AsyncConnectionPool[AsyncConnection[TupleRow]]:
+    """`autocommit=False` leaves the mode to the pool's user (procrastinate sets it on the connections it
+    makes itself from the pool's arguments, and refuses to be told twice)."""
+    kwargs: dict[str, object] = {"connect_timeout": CONNECT_TIMEOUT}
+    if autocommit:
+        kwargs["autocommit"] = True
     return AsyncConnectionPool(
         url,
         min_size=1,
         max_size=size,
-        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+        kwargs=kwargs,
         open=False,
-        name="harbor",
+        name=name,
         timeout=5.0,
         # The pool retries a lost connection with doubling pauses; giving up after 2 s and starting
         # afresh on the next request keeps those pauses short, so the service is back within a second

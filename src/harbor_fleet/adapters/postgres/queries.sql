@@ -145,3 +145,59 @@ FROM procrastinate_jobs j
 LEFT JOIN LATERAL (
     SELECT min(e.at) AS at FROM procrastinate_events e WHERE e.job_id = j.id AND e.type = 'deferred'
 ) d ON true;
+
+-- name: insert_webhook
+INSERT INTO webhooks (webhook_id, fleet_id, url, event_types, secret)
+VALUES (%(webhook_id)s, %(fleet_id)s, %(url)s, %(event_types)s, %(secret)s);
+
+-- name: list_webhooks
+SELECT webhook_id, fleet_id, url, event_types, created_at,
+       (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'pending'),
+       (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'dead')
+FROM webhooks w WHERE fleet_id = %(fleet_id)s AND deleted_at IS NULL ORDER BY created_at, webhook_id;
+
+-- name: delete_webhook
+-- What was still to be delivered is given up (recorded as dead, with the reason).
+WITH gone AS (
+    UPDATE webhooks SET deleted_at = now() WHERE webhook_id = %(webhook_id)s AND deleted_at IS NULL
+    RETURNING webhook_id
+), given_up AS (
+    UPDATE webhook_deliveries d SET status = 'dead', last_error = 'the webhook was deleted', finished_at = now()
+    FROM gone WHERE d.webhook_id = gone.webhook_id AND d.status = 'pending'
+)
+SELECT webhook_id FROM gone;
+
+-- name: list_deliveries
+SELECT d.delivery_id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.last_status, d.last_error,
+       d.created_at, d.next_attempt_at, d.finished_at
+FROM webhook_deliveries d JOIN webhooks w USING (webhook_id)
+WHERE w.fleet_id = %(fleet_id)s AND (%(status)s::text IS NULL OR d.status = %(status)s)
+ORDER BY d.delivery_id DESC LIMIT %(limit)s;
+
+-- name: lease_due_deliveries
+-- Deliveries due now, leased for `lease` seconds (so the next dispatch does not send them again while an
+-- attempt is under way; an attempt that never reports back is retried when the lease runs out).
+UPDATE webhook_deliveries SET next_attempt_at = now() + %(lease)s * interval '1 second'
+WHERE delivery_id IN (
+    SELECT delivery_id FROM webhook_deliveries
+    WHERE status = 'pending' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+)
+RETURNING delivery_id, attempts;
+
+-- name: get_delivery
+SELECT d.delivery_id, d.event_id, d.body, d.attempts, w.url, w.secret
+FROM webhook_deliveries d JOIN webhooks w USING (webhook_id)
+WHERE d.delivery_id = %(delivery_id)s AND d.status = 'pending' AND d.attempts = %(attempts)s;
+
+-- name: record_delivery
+-- One attempt's outcome: delivered, retried at `retry_at`, or dead (retry_at null and not delivered). Only
+-- the attempt leased with `attempts` records (a repeat of an attempt already recorded changes nothing).
+UPDATE webhook_deliveries SET
+    attempts = attempts + 1,
+    last_status = %(http_status)s,
+    last_error = %(error)s,
+    status = CASE WHEN %(delivered)s THEN 'delivered' WHEN %(retry_at)s::timestamptz IS NULL THEN 'dead' ELSE 'pending' END,
+    next_attempt_at = coalesce(%(retry_at)s::timestamptz, next_attempt_at),
+    finished_at = CASE WHEN %(delivered)s OR %(retry_at)s::timestamptz IS NULL THEN now() END
+WHERE delivery_id = %(delivery_id)s AND status = 'pending' AND attempts = %(attempts)s;

@@ -8,7 +8,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
@@ -28,6 +28,50 @@ Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
 
 class StoreUnavailable(Exception):
     """The database cannot be reached right now."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookInfo:
+    webhook_id: str
+    fleet_id: str
+    url: str
+    event_types: list[str]
+    created_at: datetime
+    pending: int  # deliveries still to be made
+    dead: int  # deliveries given up
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryInfo:
+    delivery_id: int
+    webhook_id: str
+    event_id: str
+    event_type: str
+    status: str  # pending | delivered | dead
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    delivery_id: int
+    event_id: str
+    body: str
+    attempts: int
+    url: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    delivered: bool
+    http_status: int | None = None
+    error: str | None = None
+    final: bool = False  # no later attempt could succeed (the target is refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +183,10 @@ class PostgresStore:
         async with self._connection() as conn:
             cursor = await conn.execute(QUERIES[name], params)
             return await cursor.fetchall()
+
+    async def _fetch_none(self, name: str, params: Mapping[str, object]) -> None:
+        async with self._connection() as conn:
+            await conn.execute(QUERIES[name], params)
 
     # Fleets
 
@@ -289,6 +337,43 @@ class PostgresStore:
     async def queue_stats(self) -> QueueStats:
         waiting, failed, oldest = (await self._fetch("queue_stats", {}))[0]
         return QueueStats(int(waiting), int(failed), float(oldest))
+
+    # Webhooks
+
+    async def create_webhook(self, webhook_id: str, fleet_id: str, url: str, types: list[str], secret: str) -> None:
+        params = {"webhook_id": webhook_id, "fleet_id": fleet_id, "url": url, "event_types": types, "secret": secret}
+        await self._fetch_none("insert_webhook", params)
+
+    async def list_webhooks(self, fleet_id: str) -> list[WebhookInfo]:
+        return [WebhookInfo(*row) for row in await self._fetch("list_webhooks", {"fleet_id": fleet_id})]
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        return bool(await self._fetch("delete_webhook", {"webhook_id": webhook_id}))
+
+    async def list_deliveries(self, fleet_id: str, status: str | None, limit: int) -> list[DeliveryInfo]:
+        rows = await self._fetch("list_deliveries", {"fleet_id": fleet_id, "status": status, "limit": limit})
+        return [DeliveryInfo(*row) for row in rows]
+
+    async def lease_due_deliveries(self, limit: int, lease_seconds: float) -> list[tuple[int, int]]:
+        """Deliveries due now, each with its attempts so far, leased for `lease_seconds`."""
+        rows = await self._fetch("lease_due_deliveries", {"limit": limit, "lease": lease_seconds})
+        return [(int(row[0]), int(row[1])) for row in rows]
+
+    async def due_delivery(self, delivery_id: int, attempts: int) -> DueDelivery | None:
+        """The delivery, if still pending with `attempts` made (otherwise another attempt got there)."""
+        rows = await self._fetch("get_delivery", {"delivery_id": delivery_id, "attempts": attempts})
+        return DueDelivery(*rows[0]) if rows else None
+
+    async def record_delivery(self, due: DueDelivery, attempt: Attempt, retry_at: datetime | None) -> None:
+        params = {
+            "delivery_id": due.delivery_id,
+            "attempts": due.attempts,
+            "delivered": attempt.delivered,
+            "http_status": attempt.http_status,
+            "error": attempt.error,
+            "retry_at": retry_at,
+        }
+        await self._fetch_none("record_delivery", params)
 
     # Operations
 
