@@ -3,6 +3,7 @@ the error body (never a 500), and a request that is not accepted stores nothing.
 bodies and headers (hypothesis), then the named cases: repeated keys, huge numbers, invalid UTF-8."""
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harbor_fleet.service.admin import IssuedKey
-from helpers import Harbor, encode, fix, iso, signed_headers
+from helpers import Harbor, encode, fix, iso, running_harbor, signed_headers
 
 ERROR_CODES = {
     400: {"malformed_json"},
@@ -47,6 +48,14 @@ bodies = st.one_of(
     st.fixed_dictionaries({"fixes": st.lists(fix_values, max_size=3)}, optional={"more": json_values}),
     json_values,
 )
+
+
+@pytest.fixture
+def harbor(database_url: str) -> Iterator[Harbor]:
+    """Without the job worker: Hypothesis fails a test when the global `random` changes while it draws, and
+    the worker's connection pool draws from it (psycopg_pool's jitter) when it opens a connection."""
+    with running_harbor(database_url, jobs_in_serve=False) as running:
+        yield running
 
 
 @pytest.fixture

@@ -127,8 +127,10 @@ def world(database_url: str) -> World:
 
 @pytest.fixture
 def app(world: World) -> DirectApi:
-    """The app under test; schemathesis runs its lifespan on first call and ends it with the test."""
-    return create_app(settings_for(world.database_url))
+    """The app under test; schemathesis runs its lifespan on first call and ends it with the test. Without
+    the job worker: Hypothesis fails a test when the global `random` changes while it draws, and the worker's
+    connection pool draws from it (psycopg_pool's jitter) whenever it opens a connection, in the background."""
+    return create_app(settings_for(world.database_url, jobs_in_serve=False))
 
 
 @pytest.fixture
