@@ -45,6 +45,13 @@ def test_retention_deletes_only_expired_history_while_ingest_goes_on(harbor: Har
     assert harbor.ingest("short", key, {"fixes": [fix("v0", seconds_ago=10)]}).status_code == 202
     sql(harbor, "UPDATE fleets SET retention_days = 1 WHERE fleet_id = 'short'")  # now those are expired
     sql(harbor, "UPDATE events SET committed_at = now() - interval '2 days' WHERE fleet_id = 'short' AND seq <= 30")
+    sql(harbor, "INSERT INTO webhooks VALUES ('whk-1', 'short', 'http://127.0.0.1:9/', '{vehicle_status}', 's')")
+    sql(
+        harbor,
+        "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, body, status, finished_at) VALUES "
+        "('whk-1', 'short:1', 'position', '{}', 'delivered', now() - interval '2 days'), "
+        "('whk-1', 'short:2', 'position', '{}', 'dead', now() - interval '1 hour')",
+    )
     statuses: list[int] = []
     stop = threading.Event()
 
@@ -69,6 +76,9 @@ def test_retention_deletes_only_expired_history_while_ingest_goes_on(harbor: Har
     assert statuses and set(statuses) == {202}
     assert count(harbor, "SELECT count(*) FROM fixes WHERE fleet_id = 'short' AND vehicle_id = 'live'") == len(statuses)
     assert count(harbor, "SELECT count(*) FROM fixes WHERE fleet_id = 'long'") == len(old)
+    assert sql(
+        harbor, "SELECT event_id FROM webhook_deliveries WHERE webhook_id = 'whk-1' AND status <> 'pending'"
+    ) == [("short:2",)]
     # v0's recent fix (and its coming back online) and every live fix are still in the log
     assert count(harbor, "SELECT count(*) FROM events WHERE fleet_id = 'short'") == 2 + len(statuses)
     token = harbor.create_token("short")

@@ -201,3 +201,12 @@ UPDATE webhook_deliveries SET
     next_attempt_at = coalesce(%(retry_at)s::timestamptz, next_attempt_at),
     finished_at = CASE WHEN %(delivered)s OR %(retry_at)s::timestamptz IS NULL THEN now() END
 WHERE delivery_id = %(delivery_id)s AND status = 'pending' AND attempts = %(attempts)s;
+
+-- name: delete_expired_deliveries
+-- Finished webhook deliveries (delivered or dead) past their fleet's retention, at most `limit` at once.
+DELETE FROM webhook_deliveries WHERE delivery_id IN (
+    SELECT d.delivery_id FROM webhook_deliveries d
+    JOIN webhooks w USING (webhook_id) JOIN fleets f USING (fleet_id)
+    WHERE d.status <> 'pending' AND d.finished_at < now() - f.retention_days * interval '1 day'
+    LIMIT %(limit)s
+);

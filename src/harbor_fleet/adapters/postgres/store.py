@@ -325,8 +325,11 @@ class PostgresStore:
         return changes
 
     async def delete_expired(self, limit: int) -> int:
-        """One bounded batch of retention (its own transaction); how many rows went."""
-        return int((await self._fetch("delete_expired", {"limit": limit}))[0][0])
+        """One bounded batch of retention (its own transactions); how many rows went."""
+        rows = int((await self._fetch("delete_expired", {"limit": limit}))[0][0])
+        async with self._connection() as conn:
+            cursor = await conn.execute(QUERIES["delete_expired_deliveries"], {"limit": limit})
+            return rows + max(cursor.rowcount, 0)
 
     async def drop_expired_partitions(self) -> int:
         return int((await self._fetch("drop_expired_partitions", {}))[0][0])
