@@ -125,3 +125,15 @@ def test_bad_webhooks_are_refused(harbor: Harbor, database_url: str) -> None:
     with running_harbor(database_url, webhook_deny_private=True) as strict, pytest.raises(AdminError) as refused:
         strict.call(partial(strict.application.admin.create_webhook, "f1", "http://127.0.0.1:9/hook", None))
     assert refused.value.code == "private_url"
+
+
+def test_a_receiver_that_never_answers_times_out_and_the_delivery_dies(database_url: str, receiver: Receiver) -> None:
+    receiver.hold.clear()  # it takes the request and says nothing
+    with running_harbor(database_url, webhook_timeout=0.5, webhook_max_attempts=2, webhook_retry_base=0.1) as harbor:
+        harbor.create_fleet("f1")
+        create_webhook(harbor, receiver.url)
+        assert harbor.ingest("f1", harbor.create_key("f1"), {"fixes": [fix("v1")]}).status_code == 202
+        eventually(lambda: [d.status for d in deliveries(harbor)] == ["dead"], timeout=15)
+        (dead,) = deliveries(harbor)
+    assert (dead.attempts, dead.last_status, dead.last_error) == (2, None, "no answer within 0.5 s")
+    assert len(receiver.received) == 2

@@ -4,6 +4,7 @@ of the worker's concurrent jobs and nothing else (never ingest). An attempt sign
 fresh timestamp, as partners sign ingest; 2xx is final, anything else (or no answer within the timeout)
 is tried again later with jittered exponential backoff, up to the attempt limit, then recorded dead."""
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -75,13 +76,17 @@ class Sender:
             "x-harbor-event-id": due.event_id,
         }
         try:
-            response = await self.client.post(due.url, content=body, headers=headers)
-        except httpx.TimeoutException:
+            # One deadline for the whole attempt (httpx's own timeouts are per read), and the answer's body is
+            # never read: a receiver can neither hold a job longer nor make the worker buffer its reply.
+            async with asyncio.timeout(self.policy.timeout):
+                async with self.client.stream("POST", due.url, content=body, headers=headers) as response:
+                    status = response.status_code
+        except (TimeoutError, httpx.TimeoutException):
             return Attempt(delivered=False, error=f"no answer within {self.policy.timeout:g} s")
         except httpx.HTTPError as error:
             return Attempt(delivered=False, error=f"{type(error).__name__}: {error}"[:300])
-        delivered = 200 <= response.status_code < 300
-        return Attempt(delivered, response.status_code, None if delivered else f"answered {response.status_code}")
+        delivered = 200 <= status < 300
+        return Attempt(delivered, status, None if delivered else f"answered {status}")
 
     def retry_at(self, due: DueDelivery, attempt: Attempt) -> datetime | None:
         """When to try again after this attempt; None when it was the last (delivered, final or the limit)."""
