@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from harbor_fleet.bootstrap import Application
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.domain.signing import sign
+from harbor_fleet.jobs.queue import make_queue
 from harbor_fleet.service.admin import IssuedKey, IssuedToken
 from harbor_fleet.settings import Settings
 from harbor_fleet.web.app import create_app
@@ -117,6 +118,18 @@ def _report_pending_tasks() -> None:
     for task in [obj for obj in gc.get_objects() if isinstance(obj, asyncio.Task) and not obj.done()]:
         print(f"pending at stop: {task!r}", file=sys.stderr, flush=True)
         task.print_stack(limit=15, file=sys.stderr)
+
+
+def defer_job(database_url: str, task_name: str, **arguments: Any) -> None:
+    """Put a job on the queue from outside, as an operator's tool would (the service's own worker may still
+    be opening its connections)."""
+
+    async def defer() -> None:
+        queue = make_queue(database_url)
+        async with queue.open_async():
+            await queue.configure_task(task_name).defer_async(**arguments)
+
+    asyncio.run(defer())
 
 
 def eventually(predicate: Any, timeout: float = 5.0, interval: float = 0.01) -> None:

@@ -1,8 +1,6 @@
 """Operations (DESIGN 2.5) and the generic error bodies (DESIGN 2)."""
 
-from functools import partial
-
-from helpers import Harbor, eventually, running_harbor
+from helpers import Harbor, defer_job, eventually, running_harbor
 
 
 def test_health_and_ready(harbor: Harbor) -> None:
@@ -39,13 +37,11 @@ def test_metrics_are_prometheus_text(harbor: Harbor) -> None:
 
 
 def test_ready_and_metrics_show_the_job_queue(harbor: Harbor) -> None:
-    queue = harbor.application.queue
-    assert queue is not None
     jobs = lambda: harbor.client.get("/ready").json()["jobs"]  # noqa: E731
     assert jobs()["failed"] == 0
     # A job no worker knows fails (and stays, to inspect): the queue's figures show it.
-    harbor.call(partial(queue.configure_task("harbor:no_such_task").defer_async))
-    eventually(lambda: jobs()["failed"] == 1)
+    defer_job(harbor.database_url, "harbor:no_such_task")
+    eventually(lambda: jobs()["failed"] == 1, timeout=15)  # the worker may still be starting
     assert jobs()["waiting"] >= 0 and jobs()["oldest_waiting_seconds"] >= 0
     metrics = harbor.client.get("/metrics").text
     assert "harbor_jobs_failed 1.0" in metrics
