@@ -16,6 +16,7 @@ import httpx2
 import pytest
 
 from harbor_fleet.domain.signing import sign
+from helpers import eventually
 
 HARBOR = [sys.executable, "-m", "harbor_fleet"]
 
@@ -76,16 +77,20 @@ class Server:
             self.process = subprocess.Popen(
                 [*HARBOR, "serve", "--port", str(self.port)], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}: {self.log_path.read_text()}")
-            try:
-                if httpx2.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx2.TransportError:
-                time.sleep(0.05)  # polling the server's start under a deadline
-        raise AssertionError(f"server not healthy within {timeout} s: {self.log_path.read_text()}")
+        try:
+            eventually(self._healthy, timeout=timeout, interval=0.05)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; server log: {self.log_path.read_text()}") from None
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"server exited with {self.process.returncode}: {self.log_path.read_text()}")
+        try:
+            return httpx2.get(f"{self.url}/health", timeout=1).status_code == 200
+        except httpx2.TransportError:
+            return False
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

@@ -3,13 +3,13 @@
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx2
 import psutil
 
 from conftest import HARBOR, Server, cli, cli_json, free_port, harbor_env
+from helpers import eventually
 
 
 def test_simulate_reports_vehicles_to_a_server(database_url: str, tmp_path: Path, servers: list[Server]) -> None:
@@ -62,15 +62,9 @@ def test_demo_runs_embedded_and_stops_cleanly(tmp_path: Path) -> None:
         lines = [demo.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
         assert f"http://127.0.0.1:{port}/fleets/demo/map" in lines[1]
         token = lines[2].split("token:")[1].split()[0]
-        deadline = time.monotonic() + 30
-        vehicles: list[dict] = []
-        while len(vehicles) < 3 and time.monotonic() < deadline:
-            answer = httpx2.get(
-                f"http://127.0.0.1:{port}/api/v1/fleets/demo/status", headers={"authorization": f"Bearer {token}"}
-            )
-            vehicles = answer.json()["vehicles"]
-            time.sleep(0.1)  # polling the simulated vehicles' arrival under the deadline
-        assert len(vehicles) == 3
+        status = f"http://127.0.0.1:{port}/api/v1/fleets/demo/status"
+        vehicles = lambda: httpx2.get(status, headers={"authorization": f"Bearer {token}"}).json()["vehicles"]  # noqa: E731
+        eventually(lambda: len(vehicles()) == 3, timeout=30)  # the simulated vehicles have all reported
     finally:
         demo.send_signal(signal.SIGTERM)
         exit_code = demo.wait(timeout=30)

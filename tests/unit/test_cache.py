@@ -57,18 +57,30 @@ async def test_the_cache_is_bounded(clock: list[float]) -> None:
 async def test_concurrent_misses_of_one_key_share_one_read(clock: list[float]) -> None:
     import asyncio
 
-    release = asyncio.Event()
+    release, reading, all_in = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     class Slow(Source):
         async def load(self, key: str) -> str | None:
             self.reads += 1
+            reading.set()
             await release.wait()
             return "v"
 
     source = Slow()
     cache = ReadThrough(source.load, ttl=1.0, clock=lambda: clock[0])
-    waiters = [asyncio.ensure_future(cache.get("k")) for _ in range(20)]
-    await asyncio.sleep(0)  # a yield: let every waiter reach the cache (the gather below has a deadline)
+    arrived = 0
+
+    async def get() -> str | None:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 20:
+            all_in.set()  # set as the last caller enters the cache, which has nothing to wait for before the read
+        return await cache.get("k")
+
+    waiters = [asyncio.ensure_future(get()) for _ in range(20)]
+    async with asyncio.timeout(5):  # every waiter is inside the cache and the one read has begun
+        await all_in.wait()
+        await reading.wait()
     release.set()
     async with asyncio.timeout(5):
         assert await asyncio.gather(*waiters) == ["v"] * 20

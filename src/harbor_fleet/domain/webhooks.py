@@ -30,14 +30,13 @@ def check_url(url: str) -> str:
     """An absolute http(s) URL with a host, without credentials in it."""
     try:
         parts = urlsplit(url)
-        port = parts.port  # raises on a malformed port
+        _ = parts.port  # raises on a malformed port
     except ValueError as error:
         raise InvalidWebhook("invalid_url", f"not a URL: {error}") from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidWebhook("invalid_url", "a webhook URL is http:// or https:// with a host")
     if parts.username or parts.password:
         raise InvalidWebhook("invalid_url", "credentials do not belong in a webhook URL (it is shown in listings)")
-    del port
     return url
 
 

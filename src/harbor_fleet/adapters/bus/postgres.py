@@ -1,7 +1,7 @@
 """The PostgreSQL bus: processes sharing a database hear each other's commits through LISTEN/NOTIFY,
 with nothing else to run.
 
-The writer's transaction itself sends the notification (`harbor_store_fixes`, migration 0003), so a commit
+The writer's transaction itself sends the notification (`harbor_store_fixes`, migration 0004), so a commit
 is announced exactly when it happens and never when it does not. A notification names the fleet, its seq
 range and the process that committed it, and carries the events themselves when they fit (small batches,
 the common case under many small requests), always under PostgreSQL's 8000-byte limit. This process's own
@@ -40,10 +40,12 @@ class Announcement(msgspec.Struct):
     first: int
     last: int
     origin: str
-    events: list[CarriedEvent] | None = None
+    # Left undecoded until this process takes them (never for its own commits); empty when not carried.
+    events: msgspec.Raw = msgspec.Raw()
 
 
 _read_announcement = msgspec.json.Decoder(Announcement).decode
+_read_events = msgspec.json.Decoder(list[CarriedEvent]).decode
 
 
 class PostgresBus(ListeningBus):
@@ -96,12 +98,21 @@ class PostgresBus(ListeningBus):
             return
         if note.origin == self._origin or not self._wanted(note.fleet):
             return
-        if note.events is not None:
-            data: bytes | None = self._encode([(event[0], Fix(*event[1:])) for event in note.events])
+        if note.events:
+            data: bytes | None = self._carried(note.events)
         else:
             data = await self._read_back(note)
         if data:
             self._put(Delivery(fleet_topic(note.fleet), data))
+
+    def _carried(self, events: msgspec.Raw) -> bytes | None:
+        try:
+            carried = _read_events(events)
+        except msgspec.DecodeError:
+            log.warning("postgres bus: ignored events it cannot read")
+            self._put(Lost("announced events could not be read"))
+            return None
+        return self._encode([(event[0], Fix(*event[1:])) for event in carried])
 
     async def _read_back(self, note: Announcement) -> bytes | None:
         try:

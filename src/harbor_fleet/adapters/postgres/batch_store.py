@@ -1,6 +1,6 @@
 """Storing a batch of ingest requests in one transaction.
 
-The usual path is one statement in its own implicit transaction: `harbor_store_fixes` (migration 0003)
+The usual path is one statement in its own implicit transaction: `harbor_store_fixes` (migration 0004)
 locks the batch's fleets and stores everything, in one round trip. The database enforces the
 vehicle cap (a CHECK on fleets), so a batch that would pass it fails as a whole; so does any other
 error. Then the batch is redone request by request, each in its own savepoint with the cap checked
