@@ -101,21 +101,26 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
 @contextmanager
 def running_harbor(database_url: str, **overrides: Any) -> Iterator[Harbor]:
     app = create_app(settings_for(database_url, **overrides))
-    watchdog = threading.Timer(STOP_REPORT_AFTER_S, _report_pending_tasks)
+    watchdog: threading.Timer | None = None
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
             yield Harbor(client, database_url)
+            loop = client.portal.call(asyncio.get_running_loop)  # type: ignore[union-attr]
+            watchdog = threading.Timer(STOP_REPORT_AFTER_S, _report_pending_tasks, [loop])
             watchdog.start()  # the application's stop should take a second or two
     finally:
-        watchdog.cancel()
+        if watchdog is not None:
+            watchdog.cancel()
 
 
 STOP_REPORT_AFTER_S = 30.0
 
 
-def _report_pending_tasks() -> None:
-    """A stop that hangs says which asyncio tasks it waits on (pytest-timeout shows only threads)."""
-    for task in [obj for obj in gc.get_objects() if isinstance(obj, asyncio.Task) and not obj.done()]:
+def _report_pending_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """A stop that hangs says which of its loop's tasks it waits on (pytest-timeout shows only threads).
+    Tasks are found through the collector: `asyncio.all_tasks` may not be called from another thread."""
+    tasks = [obj for obj in gc.get_objects() if isinstance(obj, asyncio.Task) and obj.get_loop() is loop]
+    for task in [task for task in tasks if not task.done()]:
         print(f"pending at stop: {task!r}", file=sys.stderr, flush=True)
         task.print_stack(limit=15, file=sys.stderr)
 

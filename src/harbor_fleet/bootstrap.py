@@ -145,7 +145,7 @@ class Application:
                 await self.services.wait_stopped("writer")
         except TimeoutError:
             log.error("writer did not drain in time")
-        await self.services.aclose()
+        await self.services.aclose(timeout=self.settings.shutdown_timeout)
         await self.bus.stop()
         await self.trackers.aclose()
         await self.pool.close()

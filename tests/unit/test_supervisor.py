@@ -5,6 +5,7 @@ the supervisor's own events. The only real waiting is the supervisor's park cool
 """
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -385,3 +386,41 @@ async def test_a_stray_cancellation_inside_a_child_is_a_crash_and_restarts_it() 
     supervisor.start_child("c", child)
     await eventually(lambda: starts == 2 and supervisor.state("c") is ChildState.RUNNING)
     await supervisor.aclose()
+
+
+async def test_a_child_that_fails_while_being_stopped_is_not_restarted(restarts: Restarts) -> None:
+    starts = 0
+
+    async def child(started) -> None:  # type: ignore[no-untyped-def]
+        nonlocal starts
+        starts += 1
+        started()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise RuntimeError("its clean-up failed") from None  # the cancellation becomes an error
+
+    supervisor = Supervisor("s", RestartPolicy(max_restarts=3, window=5.0, park_seconds=0.05), on_restart=restarts)
+    supervisor.start_child("c", child)
+    assert await supervisor.wait_ready("c", TIMEOUT)
+    async with asyncio.timeout(TIMEOUT):
+        await supervisor.aclose()
+    assert (starts, restarts.names, supervisor.state("c")) == (1, [], ChildState.STOPPED)
+
+
+async def test_aclose_gives_up_on_a_child_that_ignores_its_cancellation(caplog: pytest.LogCaptureFixture) -> None:
+    release = asyncio.Event()
+
+    async def stubborn(started) -> None:  # type: ignore[no-untyped-def]
+        started()
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    supervisor = Supervisor("s", RestartPolicy())
+    supervisor.start_child("stubborn", stubborn)
+    assert await supervisor.wait_ready("stubborn", TIMEOUT)
+    async with asyncio.timeout(TIMEOUT):
+        await supervisor.aclose(timeout=0.05)
+    assert "children did not stop" in caplog.text
+    release.set()  # let it end, so the loop closes cleanly

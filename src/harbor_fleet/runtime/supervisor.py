@@ -97,12 +97,20 @@ class Supervisor:
             child.task.cancel()
             await asyncio.gather(child.task, return_exceptions=True)
 
-    async def aclose(self) -> None:
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Cancel every child and wait for them; after `timeout` seconds, give up on (and name) any child
+        that has not stopped, so that a child ignoring its cancellation cannot hold up the process's exit."""
         self._closed = True
-        tasks = [child.task for child in self._children.values() if child.task]
+        tasks = {child.task for child in self._children.values() if child.task}
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            done, stuck = await asyncio.wait(tasks, timeout=timeout)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: a child's failure was logged where it happened
+            if stuck:
+                log.error("children did not stop", extra={"supervisor": self._name, "children": _names(stuck)})
         self._children.clear()
 
     async def _supervise(self, child: _Child) -> None:
@@ -119,6 +127,12 @@ class Supervisor:
                     "child ended by a stray cancellation", extra={"supervisor": self._name, "child": child.name}
                 )
             except Exception:
+                if _being_cancelled():
+                    # A child that turns its cancellation into an error (a library failing in its own
+                    # clean-up) has still been told to stop: restarting it would leave aclose waiting forever.
+                    log.exception("child failed while stopping", extra={"supervisor": self._name, "child": child.name})
+                    child.state = ChildState.STOPPED
+                    raise asyncio.CancelledError from None
                 log.exception("child crashed", extra={"supervisor": self._name, "child": child.name})
             else:
                 child.state = ChildState.STOPPED
@@ -142,6 +156,10 @@ class Supervisor:
             await asyncio.sleep(self._policy.park_seconds)  # the cool-down, not synchronisation
             child.crashes.clear()
         self._on_restart(child.name)
+
+
+def _names(tasks: set[asyncio.Task[None]]) -> list[str]:
+    return sorted(task.get_name() for task in tasks)
 
 
 def _being_cancelled() -> bool:
