@@ -110,7 +110,8 @@ def table(results: dict[int, dict[str, shared.Phase]], options: shared.Options, 
         cells += [f"{' → '.join(f'{values[i]:.3f}' for values in cpu):<15}" for i in range(len(CPU_USERS))]
         lines.append(f"{row.label:<27} {' '.join(cells)}" + (f" {_split(bases[-1][0])}" if last > 1 else ""))
     lines += [
-        f"(PASS: the {last}-worker rate is at least {TARGET_RATIO}x the {first}-worker one)",
+        f"ratio: PASS when the {last}-worker rate is at least {TARGET_RATIO}x the {first}-worker one, MISS otherwise;"
+        " a ceiling below that target means this machine's cores cannot give it, however the server scales",
         "",
         f"where the CPU went in each closed-loop run (seconds; {cores} cores x the run's length available):",
         f"  {'phase':<8} {'workers':>7} {'seconds':>8} "
