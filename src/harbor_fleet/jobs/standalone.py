@@ -31,7 +31,8 @@ async def run_standalone(settings: Settings) -> None:
     pool = database.make_pool(url, 2)
     await pool.open(wait=True)
     origin = secrets.token_hex(8)
-    bus = RedisBus(settings.pubsub, origin, namespace=database.database_name(url)) if _redis(settings) else None
+    # It only publishes: nothing here consumes what the serving processes commit.
+    bus = RedisBus(settings.pubsub, origin, database.database_name(url), listen=False) if _redis(settings) else None
     notify = Notify(CHANNEL, origin) if settings.pubsub == "postgres" else NO_NOTIFY
     harbor = JobResources(PostgresStore(pool), notify, _announcer(bus), Sender(webhook_policy(settings)))
     queue = make_queue(url)

@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class RedisBus(ListeningBus):
-    def __init__(self, url: str, origin: str, namespace: str, capacity: int = 10_000) -> None:
+    def __init__(self, url: str, origin: str, namespace: str, capacity: int = 10_000, *, listen: bool = True) -> None:
         super().__init__(capacity)
+        self._listen = listen  # False: only publish (a process that holds no fleet, such as the job worker)
         self._url = url
         self._prefix = f"harbor:{namespace}:"
         self._origin = origin.encode()
@@ -36,6 +37,9 @@ class RedisBus(ListeningBus):
         """Subscribe before the service takes requests when Redis is there; when it is not, the service
         starts all the same (/ready says the bus is disconnected) and keeps trying."""
         self._client = Redis.from_url(self._url, socket_connect_timeout=5, socket_keepalive=True)
+        if not self._listen:
+            self._listening = True
+            return
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
             async with asyncio.timeout(5):
@@ -53,7 +57,8 @@ class RedisBus(ListeningBus):
             await self._client.aclose()
 
     async def publish(self, topic: str, data: bytes) -> None:
-        self._put(Delivery(topic, bytes(data)))
+        if self._listen:
+            self._put(Delivery(topic, bytes(data)))
         try:
             self._outbox.put_nowait((self._prefix + topic, self._origin + b"\n" + data))
         except asyncio.QueueFull:
@@ -62,7 +67,8 @@ class RedisBus(ListeningBus):
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._send_forever(), name="redis-bus-send")
-            group.create_task(self._listen_forever(), name="redis-bus-listen")
+            if self._listen:
+                group.create_task(self._listen_forever(), name="redis-bus-listen")
 
     async def _send_forever(self) -> None:
         client = self._require_client()
