@@ -25,6 +25,7 @@ from harbor_fleet.jobs.queue import WorkerPlan, make_queue, run_worker
 from harbor_fleet.jobs.tasks import JobResources
 from harbor_fleet.jobs.webhooks import Sender, webhook_policy
 from harbor_fleet.runtime.live import LiveSessions
+from harbor_fleet.runtime.sampler import sample_forever
 from harbor_fleet.runtime.supervisor import ChildTarget, RestartPolicy, Started, Supervisor
 from harbor_fleet.runtime.tracker import Loader, SourceUnavailable
 from harbor_fleet.runtime.trackers import Trackers
@@ -103,6 +104,7 @@ class Application:
             trackers.resync_forever, _seqs_or_none(store), settings.tracker_resync_seconds, sessions.catch_up
         )
         services.start_child("tracker-resync", _started_then(resync))
+        services.start_child("metrics", _started_then(partial(sample_forever, trackers, sessions)))
         queue = make_queue(url) if settings.jobs_in_serve else None
         if queue is not None:
             harbor = JobResources(store, notify, announce, Sender(webhook_policy(settings)))

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 import psutil
+import psycopg
 import pytest
 import websockets
 
@@ -226,7 +227,7 @@ def test_a_rolling_restart_drains_and_clients_resume_elsewhere(
 
     async def ingest_on_b_until_stopped() -> list[int]:
         """Ingest on the process being restarted: every request either gets its 202 or never got in."""
-        answers = []
+        answers = []  # the status of request n (its fix is vehicle b{n}) at answers[n - 1]
         async with httpx2.AsyncClient(base_url=fleet.b.url) as http:
             n = 0
             while not stop.is_set():
@@ -261,6 +262,9 @@ def test_a_rolling_restart_drains_and_clients_resume_elsewhere(
     assert fleet.b.process.wait(timeout=20) is not None  # type: ignore[union-attr]
     total = fleet.status(fleet.a)["seq"]
     assert total >= len(answers)
+    with psycopg.connect(database_url) as conn:
+        stored = {str(row[0]) for row in conn.execute("SELECT vehicle_id FROM fixes WHERE fleet_id = 'f1'")}
+    assert {f"b{n}" for n in range(1, len(answers) + 1)} <= stored  # every acknowledged fix survived the stop
 
     async def resume_on_a() -> list[int]:
         async with websockets.connect(fleet.live(fleet.a, since=last), additional_headers=fleet.auth) as ws:

@@ -4,7 +4,9 @@ import argparse
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 from pydantic import ValidationError
@@ -17,6 +19,7 @@ from harbor_fleet.cli import webhook_commands
 from harbor_fleet.cli.results import Result
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.domain.times import format_datetime
+from harbor_fleet.metrics import MULTIPROC_DIR
 from harbor_fleet.service.admin import Admin
 from harbor_fleet.settings import Settings, load_settings
 
@@ -57,30 +60,31 @@ def serve(args: argparse.Namespace) -> int:
             settings.workers,
         )
     _allow_open_files(settings.max_connections + 1000)
-    uvicorn.run(
-        "harbor_fleet.web.app:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http=GuardedHttpToolsProtocol,
-        limit_concurrency=settings.max_connections,
-        ws="websockets-sansio",
-        # Frames are small and the same for every client: compressing them per connection cost a quarter
-        # of the server's CPU in the fan-out measurement, for little gain on the wire.
-        ws_per_message_deflate=False,
-        # Clients have nothing to say on the live stream: a large message is closed with 1009 rather
-        # than buffered (uvicorn's default would take 16 MiB per connection).
-        ws_max_size=WS_MAX_MESSAGE_BYTES,
-        lifespan="on",
-        access_log=settings.access_log,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout),
-        server_header=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    with _shared_metrics(settings.workers):
+        uvicorn.run(
+            "harbor_fleet.web.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop="uvloop",
+            http=GuardedHttpToolsProtocol,
+            limit_concurrency=settings.max_connections,
+            ws="websockets-sansio",
+            # Frames are small and the same for every client: compressing them per connection cost a quarter
+            # of the server's CPU in the fan-out measurement, for little gain on the wire.
+            ws_per_message_deflate=False,
+            # Clients have nothing to say on the live stream: a large message is closed with 1009 rather
+            # than buffered (uvicorn's default would take 16 MiB per connection).
+            ws_max_size=WS_MAX_MESSAGE_BYTES,
+            lifespan="on",
+            access_log=settings.access_log,
+            log_config=None,
+            timeout_graceful_shutdown=int(settings.shutdown_timeout),
+            server_header=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
     return 0
 
 
@@ -96,6 +100,22 @@ def worker(args: argparse.Namespace) -> int:
     except (psycopg.OperationalError, StoreUnavailable, EmbeddedDatabaseError) as error:
         raise CommandError("database_unavailable", f"database unavailable: {error}".splitlines()[0]) from error
     return 0
+
+
+@contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """Worker processes share their metrics through files (prometheus_client's multiprocess mode), in a
+    directory of this run's own unless PROMETHEUS_MULTIPROC_DIR names one (then it is the operator's to
+    empty between runs). Set before the workers start: each reads it when it first imports the client."""
+    if workers < 2 or os.environ.get(MULTIPROC_DIR):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="harbor-metrics-") as directory:
+        os.environ[MULTIPROC_DIR] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_DIR]
 
 
 def _allow_open_files(wanted: int) -> None:

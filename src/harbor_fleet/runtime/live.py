@@ -9,6 +9,10 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
+from harbor_fleet import metrics
+
+_DROPPED = metrics.WS_FRAMES.labels("dropped")
+
 
 @dataclass(eq=False, slots=True)
 class Session:
@@ -26,6 +30,7 @@ class Session:
             return
         if len(self.backlog) >= self.max_backlog:
             self.dropped += len(self.backlog)
+            _DROPPED.inc(len(self.backlog))
             self.backlog.clear()
             self.needs_snapshot = True
         else:

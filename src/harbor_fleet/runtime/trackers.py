@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from harbor_fleet import metrics
 from harbor_fleet.domain.events import Committed
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.runtime.supervisor import ChildState, RestartPolicy, Supervisor
@@ -29,6 +30,13 @@ class Trackers:
 
     def running(self, fleet_id: str) -> Tracker | None:
         return self._trackers.get(fleet_id)
+
+    def count(self) -> int:
+        return len(self._trackers)
+
+    def mailbox_depth(self) -> int:
+        """Messages waiting in every tracker's mailbox."""
+        return sum(tracker.mailbox_depth for tracker in self._trackers.values())
 
     def state_of(self, fleet_id: str) -> ChildState:
         return self._supervisor.state(fleet_id)
@@ -85,3 +93,4 @@ class Trackers:
 
     def _count_restart(self, fleet_id: str) -> None:
         self.restarts += 1
+        metrics.TRACKER_RESTARTS.inc()

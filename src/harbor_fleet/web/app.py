@@ -24,7 +24,7 @@ from harbor_fleet.web.call import error_reply, service_error_reply
 from harbor_fleet.web.fast import DirectApi
 from harbor_fleet.web.live import live_endpoint
 from harbor_fleet.web.map_page import map_endpoint
-from harbor_fleet.web.middleware import RequestId
+from harbor_fleet.web.middleware import RequestId, RequestMetrics
 from harbor_fleet.web.responses import endpoint, to_response
 from harbor_fleet.web.session import session_endpoints
 
@@ -70,7 +70,7 @@ def create_app(settings: Settings) -> DirectApi:
     }
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestId)],
+        middleware=[Middleware(RequestId), Middleware(RequestMetrics)],
         exception_handlers=handlers,
         lifespan=lifespan,
     )

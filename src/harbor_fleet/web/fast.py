@@ -8,6 +8,7 @@ routes these paths to the same handlers, so HEAD, 405 and tests behave the same 
 
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import State
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.logs import REQUEST_ID
+from harbor_fleet.metrics import HTTP_DURATION
 from harbor_fleet.service.errors import ServiceError, Unavailable
 from harbor_fleet.web.api import Api
 from harbor_fleet.web.call import (
@@ -33,32 +35,40 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Call], Awaitable[Reply]]
 
 _FLEET = r"/api/v1/fleets/(?P<fleet_id>[^/]+)"
+_TEMPLATE = "/api/v1/fleets/{fleet_id}"  # routes are labelled by template, as Starlette names them
+CLIENT_GONE = 499  # the status label of a request whose client went away before the answer
 
 
 class DirectApi:
     def __init__(self, api: Api, fallback: ASGIApp, state: State) -> None:
         self._fallback = fallback
         self.state = state
-        self._routes: list[tuple[re.Pattern[str], str, Handler]] = [
-            (re.compile(f"{_FLEET}/positions"), "POST", api.ingest),
-            (re.compile(f"{_FLEET}/status"), "GET", api.status),
-            (re.compile(f"{_FLEET}/vehicles/(?P<vehicle_id>[^/]+)/track"), "GET", api.track),
+        self._routes: list[tuple[re.Pattern[str], str, Handler, str]] = [
+            (re.compile(f"{_FLEET}/positions"), "POST", api.ingest, f"{_TEMPLATE}/positions"),
+            (re.compile(f"{_FLEET}/status"), "GET", api.status, f"{_TEMPLATE}/status"),
+            (
+                re.compile(f"{_FLEET}/vehicles/(?P<vehicle_id>[^/]+)/track"),
+                "GET",
+                api.track,
+                f"{_TEMPLATE}/vehicles/{{vehicle_id}}/track",
+            ),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path, method = scope["path"], scope["method"]
-            for pattern, route_method, handler in self._routes:
+            for pattern, route_method, handler, template in self._routes:
                 if method == route_method:
                     match = pattern.fullmatch(path)
                     if match:
-                        await self._serve(handler, match.groupdict(), scope, receive, send)
+                        started = time.perf_counter()
+                        status = await self._serve(handler, match.groupdict(), scope, receive, send)
+                        HTTP_DURATION.labels(template, method, str(status)).observe(time.perf_counter() - started)
                         return
         await self._fallback(scope, receive, send)
 
-    async def _serve(
-        self, handler: Handler, params: dict[str, str], scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    async def _serve(self, handler: Handler, params: dict[str, str], scope: Scope, receive: Receive, send: Send) -> int:
+        """Answer the request; the status answered (499 when the client left first)."""
         request_id = request_id_of(scope["headers"])
         REQUEST_ID.set(request_id.decode())
         headers = header_dict(scope["headers"])
@@ -72,13 +82,14 @@ class DirectApi:
         except ServiceError as error:
             reply = service_error_reply(error)
         except ClientGone:
-            return
+            return CLIENT_GONE
         except StoreUnavailable:
             reply = service_error_reply(Unavailable(retry_after=1))
         except Exception:
             log.exception("unhandled error")
             reply = error_reply(500, "internal_error", "something went wrong on our side")
         await send_reply(send, reply, request_id)
+        return reply.status
 
 
 async def send_reply(send: Send, reply: Reply, request_id: bytes) -> None:

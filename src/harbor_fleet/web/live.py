@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from harbor_fleet import metrics
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.service.errors import ServiceError, Unavailable
 from harbor_fleet.web.call import service_error_reply
@@ -22,6 +23,15 @@ if TYPE_CHECKING:
 
 
 MIN_RECHECK_SECONDS = 0.5
+_SENT = metrics.WS_FRAMES.labels("sent")
+
+
+def _counted(send: Callable[[str], Awaitable[None]]) -> Callable[[str], Awaitable[None]]:
+    async def send_counted(text: str) -> None:
+        await send(text)
+        _SENT.inc()
+
+    return send_counted
 
 
 def live_endpoint(api: "Api") -> Callable[[WebSocket], Awaitable[None]]:
@@ -51,7 +61,7 @@ def live_endpoint(api: "Api") -> Callable[[WebSocket], Awaitable[None]]:
             # Re-checked as often as the cache is refreshed, but never in a busy loop (a TTL of 0 is allowed).
             every = max(application.settings.credential_cache_seconds, MIN_RECHECK_SECONDS)
             revoked = service.watch_credential(request, every)
-            await _serve(websocket, service.stream(request, session, websocket.send_text), revoked)
+            await _serve(websocket, service.stream(request, session, _counted(websocket.send_text)), revoked)
         finally:
             service.leave(session)
 

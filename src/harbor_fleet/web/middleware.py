@@ -1,13 +1,16 @@
 """Request ids: every HTTP response carries X-Request-ID (the caller's when valid, else a new one),
-and every log line of the request carries it too."""
+and every log line of the request carries it too. Request durations for the routes the Starlette app
+serves (the hot paths time themselves in fast.py)."""
 
 import itertools
 import secrets
+import time
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harbor_fleet.logs import REQUEST_ID
+from harbor_fleet.metrics import HTTP_DURATION
 
 _HEADER = b"x-request-id"
 # Unique without a system call per request: a random prefix per process, then a counter.
@@ -42,3 +45,30 @@ class RequestId:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+UNMATCHED = "unmatched"  # the route label of a path no route took (never the raw path: unbounded series)
+
+
+class RequestMetrics:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless an answer starts
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            HTTP_DURATION.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)

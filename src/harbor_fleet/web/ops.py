@@ -4,10 +4,11 @@ but never fails readiness: a backlog of jobs is no reason to stop serving), /met
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
+from harbor_fleet import metrics
 from harbor_fleet.adapters.postgres.migrations import REQUIRED_VERSION
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.web.call import error_reply, json_reply
@@ -21,17 +22,12 @@ async def health(request: Request) -> Response:
     return to_response(json_reply({"status": "ok"}))
 
 
-JOBS_WAITING = Gauge("harbor_jobs_waiting", "Jobs due in the queue and not yet taken (read at scrape)")
-JOBS_FAILED = Gauge("harbor_jobs_failed", "Jobs in the queue that ended in failure (read at scrape)")
-JOBS_OLDEST = Gauge("harbor_jobs_oldest_waiting_seconds", "How long the oldest due job has waited (at scrape)")
-
-
 def metrics_endpoint(api: "Api") -> Callable[[Request], Awaitable[Response]]:
-    async def metrics(request: Request) -> Response:
+    async def scrape(request: Request) -> Response:
         await _queue(api)
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    return metrics
+    return scrape
 
 
 def ready_endpoint(api: "Api") -> Callable[[Request], Awaitable[Response]]:
@@ -54,9 +50,9 @@ async def _queue(api: "Api") -> dict[str, float] | None:
         stats = await api.app.store.queue_stats()
     except StoreUnavailable:
         return None
-    JOBS_WAITING.set(stats.waiting)
-    JOBS_FAILED.set(stats.failed)
-    JOBS_OLDEST.set(stats.oldest_waiting_s)
+    metrics.JOBS_WAITING.set(stats.waiting)
+    metrics.JOBS_FAILED.set(stats.failed)
+    metrics.JOBS_OLDEST.set(stats.oldest_waiting_s)
     return {"waiting": stats.waiting, "failed": stats.failed, "oldest_waiting_seconds": stats.oldest_waiting_s}
 
 

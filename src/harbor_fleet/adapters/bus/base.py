@@ -8,9 +8,10 @@ from PostgreSQL, the source of truth.
 
 import asyncio
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 class Delivery:
     topic: str
     data: bytes
+    # When the message was published (wall clock, seconds since the epoch), as far as this process can
+    # tell: the consumer's bus lag is measured from it.
+    sent_at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True, slots=True)

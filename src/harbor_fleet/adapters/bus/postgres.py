@@ -14,6 +14,7 @@ backoff; once back it reports `Lost`, and consumers resynchronise from PostgreSQ
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -91,6 +92,7 @@ class PostgresBus(ListeningBus):
                 await self._reconnect_later("postgres", error)
 
     async def _heard(self, payload: str) -> None:
+        heard_at = time.time()  # a notification says nothing of when it was sent: lag is counted from here
         try:
             note = _read_announcement(payload)
         except msgspec.DecodeError:
@@ -103,7 +105,7 @@ class PostgresBus(ListeningBus):
         else:
             data = await self._read_back(note)
         if data:
-            self._put(Delivery(fleet_topic(note.fleet), data))
+            self._put(Delivery(fleet_topic(note.fleet), data, heard_at))
 
     def _carried(self, events: msgspec.Raw) -> bytes | None:
         try:

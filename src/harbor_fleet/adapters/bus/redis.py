@@ -5,13 +5,15 @@ sends it to Redis on the channel `harbor:{namespace}:fleet:{id}`: a slow or abse
 the writer (the outbox is bounded; what it cannot hold is a gap). The namespace is the PostgreSQL
 database's name: Redis channels are global, and only processes sharing a database share fleets. Every
 process subscribes to its namespace and skips its own messages (each starts with the sending process's
-name). Redis keeps nothing: a process that was disconnected reports `Lost` once it is back, and
-consumers resynchronise from PostgreSQL.
+name and the time it published, `<origin>@<seconds>`, then a newline and the frames). Redis keeps
+nothing: a process that was disconnected reports `Lost` once it is back, and consumers resynchronise
+from PostgreSQL.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -60,7 +62,8 @@ class RedisBus(ListeningBus):
         if self._listen:
             self._put(Delivery(topic, bytes(data)))
         try:
-            self._outbox.put_nowait((self._prefix + topic, self._origin + b"\n" + data))
+            sent = f"@{time.time():.6f}".encode()
+            self._outbox.put_nowait((self._prefix + topic, self._origin + sent + b"\n" + data))
         except asyncio.QueueFull:
             log.warning("redis bus: outbox full, a commit was not sent (other processes resync)")
 
@@ -108,11 +111,19 @@ class RedisBus(ListeningBus):
         channel, data = message.get("channel"), message.get("data")
         if message.get("type") != "pmessage" or not isinstance(channel, bytes) or not isinstance(data, bytes):
             return
-        origin, _, frames = data.partition(b"\n")
+        head, _, frames = data.partition(b"\n")
+        origin, _, sent = head.partition(b"@")  # "@<publication time>" is absent from older processes
         if origin != self._origin and frames:
-            self._put(Delivery(channel.decode()[len(self._prefix) :], frames))
+            self._put(Delivery(channel.decode()[len(self._prefix) :], frames, _seconds(sent) or time.time()))
 
     def _require_client(self) -> Redis:
         if self._client is None:
             raise RuntimeError("the Redis bus was not started")
         return self._client
+
+
+def _seconds(text: bytes) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

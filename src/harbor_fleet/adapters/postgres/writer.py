@@ -9,6 +9,7 @@ its own writes.
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from harbor_fleet import metrics
 from harbor_fleet.adapters.postgres import database
 from harbor_fleet.adapters.postgres.batch_store import (
     NO_NOTIFY,
@@ -129,6 +131,7 @@ class GroupCommitWriter:
         return batch
 
     async def _write_batch(self, batch: list[_Request]) -> None:
+        started = time.perf_counter()
         try:
             stored = await store_batch(await self._connection(), batch, self._notify)
         except psycopg.OperationalError as error:
@@ -144,6 +147,8 @@ class GroupCommitWriter:
             raise
         finally:
             self._pending_fixes -= sum(len(request.fixes) for request in batch)
+        metrics.WRITER_COMMIT.observe(time.perf_counter() - started)
+        metrics.WRITER_BATCH.observe(sum(len(request.fixes) for request in batch))
         for fleet_id, events in stored.events.items():
             await self._on_commit(fleet_id, events)
         for request, outcome in zip(batch, stored.outcomes, strict=True):
