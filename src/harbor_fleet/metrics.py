@@ -75,6 +75,18 @@ JOBS_OLDEST = Gauge(
 )
 
 _PAGE = resource.getpagesize()
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_timers: dict[tuple[str, str, int], "Histogram"] = {}
+
+
+def http_timer(route: str, method: str, status: int) -> "Histogram":
+    """The duration series of one route template, method and status (kept: finding a labelled series
+    costs more than observing it). Uncommon methods share the label `other`."""
+    key = (route, method if method in _METHODS else "other", status)
+    timer = _timers.get(key)
+    if timer is None:
+        timer = _timers[key] = HTTP_DURATION.labels(key[0], key[1], str(status))
+    return timer
 
 
 def resident_bytes() -> int:

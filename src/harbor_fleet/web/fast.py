@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.logs import REQUEST_ID
-from harbor_fleet.metrics import HTTP_DURATION
+from harbor_fleet.metrics import http_timer
 from harbor_fleet.service.errors import ServiceError, Unavailable
 from harbor_fleet.web.api import Api
 from harbor_fleet.web.call import (
@@ -63,7 +63,7 @@ class DirectApi:
                     if match:
                         started = time.perf_counter()
                         status = await self._serve(handler, match.groupdict(), scope, receive, send)
-                        HTTP_DURATION.labels(template, method, str(status)).observe(time.perf_counter() - started)
+                        http_timer(template, method, status).observe(time.perf_counter() - started)
                         return
         await self._fallback(scope, receive, send)
 

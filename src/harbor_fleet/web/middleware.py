@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harbor_fleet.logs import REQUEST_ID
-from harbor_fleet.metrics import HTTP_DURATION
+from harbor_fleet.metrics import http_timer
 
 _HEADER = b"x-request-id"
 # Unique without a system call per request: a random prefix per process, then a counter.
@@ -71,4 +71,4 @@ class RequestMetrics:
             await self.app(scope, receive, send_noting_status)
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            HTTP_DURATION.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)
+            http_timer(route, scope["method"], status).observe(time.perf_counter() - started)
