@@ -31,6 +31,7 @@ from harbor_fleet.runtime.tracker import Loader, SourceUnavailable
 from harbor_fleet.runtime.trackers import Trackers
 from harbor_fleet.service.admin import Admin
 from harbor_fleet.service.credentials import Credentials
+from harbor_fleet.service.devices import DeviceReports
 from harbor_fleet.service.feed import feed
 from harbor_fleet.service.fleet_service import FleetService
 from harbor_fleet.service.frames import encode_batch
@@ -66,6 +67,7 @@ class Application:
     live: LiveService
     live_sessions: LiveSessions
     admin: Admin
+    devices: DeviceReports
     services: Supervisor
     bus: Bus
     queue: procrastinate.App | None  # the job queue, when this process runs a worker
@@ -114,6 +116,7 @@ class Application:
             jobs = partial(run_worker, queue, harbor, plan)
             services.start_child("jobs", _started_then(jobs))
         service = FleetService(store, writer, trackers, credentials)
+        devices = DeviceReports(service, credentials, store)
         live = LiveService(service, store, sessions)
         # What start-up allocated lives as long as the process: keep it out of the collector's full
         # passes, which otherwise walk it all and stall every request for milliseconds.
@@ -134,6 +137,7 @@ class Application:
             live,
             sessions,
             Admin(store, settings.webhook_deny_private),
+            devices,
             services,
             bus,
             queue,

@@ -22,6 +22,11 @@ FIXES = Counter(
 INGEST_REQUESTS = Counter(
     "harbor_ingest_requests", "Ingest requests: accepted, or the error code they were refused with", ["outcome"]
 )
+DEVICE_REPORTS = Counter(
+    "harbor_device_reports",
+    "Phone app reports by protocol (osmand, owntracks): stored, duplicate, rejected, or heartbeat (no fix)",
+    ["protocol", "outcome"],
+)
 HTTP_DURATION = Histogram(
     "harbor_http_request_duration_seconds",
     "HTTP requests by route template, method and status, from the request's start to its last byte",

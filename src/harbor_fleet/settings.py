@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses or networks, "*" for
     # any): behind a TLS-terminating proxy the scheme is https, and the map's session cookie is Secure.
     forwarded_allow_ips: str = "127.0.0.1"
+    # The address phones and partners reach the service at (behind a proxy, its public one): what
+    # `device create` tells each app to use. Unset: http://HARBOR_HOST:HARBOR_PORT.
+    public_url: str | None = None
 
     # Group-commit writer: how many fixes one transaction takes, and how many may wait.
     writer_max_batch_fixes: int = Field(default=5000, ge=1)

@@ -102,3 +102,37 @@ def test_webhook_commands(env: dict[str, str]) -> None:
     assert again.returncode == 1 and json.loads(again.stdout)["error"]["code"] == "webhook_not_found"
     bad = cli(env, "webhook", "create", "--fleet", "f1", "--url", "ftp://x", "--json", check=False)
     assert bad.returncode == 1 and json.loads(bad.stdout)["error"]["code"] == "invalid_url"
+
+
+def test_device_commands(env: dict[str, str]) -> None:
+    cli(env, "fleet", "create", "f1")
+    public = {**env, "HARBOR_PUBLIC_URL": "https://fleet.example.com/"}
+    device = json.loads(cli(public, "device", "create", "--fleet", "f1", "--vehicle", "van-7", "--json").stdout)
+    assert set(device) == {"device_id", "fleet_id", "vehicle_id", "token", "osmand", "owntracks"}
+    assert (device["fleet_id"], device["vehicle_id"]) == ("f1", "van-7") and len(device["token"]) >= 22
+    assert device["osmand"] == {"url": "https://fleet.example.com/api/v1/osmand", "id": device["token"]}
+    assert device["owntracks"] == {
+        "url": "https://fleet.example.com/api/v1/owntracks",
+        "username": device["device_id"],
+        "password": device["token"],
+        "device": "van-7",
+    }
+    with psycopg.connect(env["HARBOR_DATABASE_URL"]) as conn:  # stored as a digest, never the token itself
+        stored = conn.execute("SELECT token_sha256 FROM devices").fetchone()
+    assert stored is not None and device["token"].encode() not in bytes(stored[0])
+    listed = json.loads(cli(env, "device", "list", "--fleet", "f1", "--json").stdout)["devices"]
+    assert [(d["device_id"], d["vehicle_id"], d["last_seen_at"], d["revoked_at"]) for d in listed] == [
+        (device["device_id"], "van-7", None, None)
+    ]
+    assert device["token"] not in json.dumps(listed)
+    revoked = json.loads(cli(env, "device", "revoke", device["device_id"], "--json").stdout)
+    again = json.loads(cli(env, "device", "revoke", device["device_id"], "--json").stdout)
+    assert revoked["device_id"] == device["device_id"] and again["revoked_at"] == revoked["revoked_at"]
+    for args, code in [
+        (["device", "revoke", "dev-nope"], "device_not_found"),
+        (["device", "create", "--fleet", "ghost", "--vehicle", "v1"], "fleet_not_found"),
+        (["device", "create", "--fleet", "f1", "--vehicle", "bad id"], "invalid_vehicle_id"),
+        (["device", "list", "--fleet", "ghost"], "fleet_not_found"),
+    ]:
+        failed = cli(env, *args, "--json", check=False)
+        assert (failed.returncode, json.loads(failed.stdout)["error"]["code"]) == (1, code)

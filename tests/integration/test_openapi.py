@@ -11,6 +11,7 @@ recent fix times; and a requests auth signs ingest bodies with a real key over t
 get what is a hash of what was generated, so a failing case replays the same way.
 """
 
+import base64
 import hashlib
 import json
 import time
@@ -38,6 +39,7 @@ from starlette.routing import Route
 from harbor_fleet.domain.signing import sign
 from harbor_fleet.service import errors
 from harbor_fleet.service.admin import IssuedKey, IssuedToken
+from harbor_fleet.service.device_admin import DeviceAdmin, IssuedDevice
 from harbor_fleet.web.app import create_app
 from harbor_fleet.web.fast import DirectApi
 from helpers import Harbor, fix, running_harbor, settings_for
@@ -108,6 +110,7 @@ class World:
     token: IssuedToken
     session: str
     database_url: str
+    device: IssuedDevice
     accepted: int = 3  # stored fixes, counting those stored while setting up
     vehicles: set[str] = field(default_factory=lambda: {"v1"})
 
@@ -122,7 +125,8 @@ def world(database_url: str) -> World:
         assert harbor.ingest("f1", key, seeded).status_code == 202
         signed_in = harbor.client.post("/api/v1/session", json={"token": token.token})
         assert signed_in.status_code == 200
-        return World(key, token, signed_in.cookies["harbor_session"], database_url)
+        device = harbor.call(DeviceAdmin(harbor.application.admin.store).create, "f1", "phone-1")
+        return World(key, token, signed_in.cookies["harbor_session"], database_url, device)
 
 
 @pytest.fixture
@@ -188,6 +192,8 @@ def _aim(case: schemathesis.Case, world: World) -> dict[str, str]:
         _make_recent(case.body)
     if case.path == "/api/v1/session":
         _aim_session(case, world, _share("session", generated))
+    if case.path in ("/api/v1/osmand", "/api/v1/owntracks"):
+        _aim_device(case, world, _share("device", generated))
     if case.path.endswith("/track") and _share("accept", generated) < 0.3:
         return {"Accept": "application/geo+json"}
     return {}
@@ -200,6 +206,28 @@ def _aim_session(case: schemathesis.Case, world: World, share: float) -> None:
     # DELETE keeps its generated cookie, so that the session lives on for GET.
     if case.method == "GET" and "harbor_session" in cookies and share < 0.7:
         cookies["harbor_session"] = world.session
+
+
+def _aim_device(case: schemathesis.Case, world: World, share: float) -> None:
+    """Most device reports that carry a credential carry the real one (the rest stay 401s), many a position
+    near now. A case without one keeps it so: it checks that a missing credential is refused."""
+    if share >= 0.8:
+        return
+    if case.path.endswith("/owntracks"):
+        headers = case.headers if isinstance(case.headers, MutableMapping) else {}
+        if "Authorization" not in headers:
+            return
+        credentials = f"{world.device.device_id}:{world.device.token}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode()
+        if isinstance(case.body, dict) and share < 0.4:
+            case.body.update({"_type": "location", "tst": int(time.time()) - 5})
+        return
+    query = case.query if isinstance(case.query, MutableMapping) else {}
+    if "id" not in query:
+        return
+    query["id"] = world.device.token
+    if share < 0.4:
+        query["timestamp"] = str(int(time.time()) - 5)
 
 
 def _make_recent(body: object) -> None:

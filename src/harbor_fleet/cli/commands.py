@@ -15,7 +15,7 @@ from harbor_fleet.adapters.postgres import database
 from harbor_fleet.adapters.postgres.embedded import EmbeddedDatabaseError
 from harbor_fleet.adapters.postgres.store import PostgresStore, StoreUnavailable
 from harbor_fleet.bootstrap import prepare_database
-from harbor_fleet.cli import webhook_commands
+from harbor_fleet.cli import device_commands, webhook_commands
 from harbor_fleet.cli.results import Result
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.domain.times import format_datetime
@@ -138,6 +138,7 @@ async def run(args: argparse.Namespace) -> Result:
         pool = database.make_pool(url, 1)
         await pool.open(wait=True)
         try:
+            args.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
             return await action(Admin(PostgresStore(pool), settings.webhook_deny_private), args)
         finally:
             await pool.close()
@@ -230,4 +231,7 @@ _ACTIONS: dict[tuple[str, str | None], Callable[[Admin, argparse.Namespace], Awa
     ("webhook", "list"): webhook_commands.listing,
     ("webhook", "delete"): webhook_commands.delete,
     ("webhook", "deliveries"): webhook_commands.deliveries,
+    ("device", "create"): device_commands.create,
+    ("device", "list"): device_commands.listing,
+    ("device", "revoke"): device_commands.revoke,
 }

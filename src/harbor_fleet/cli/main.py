@@ -1,4 +1,4 @@
-"""`harbor-fleet`: serve, migrate, create fleets, and create, list, rotate and revoke keys and tokens (DESIGN 2.6).
+"""`harbor-fleet`: serve, migrate, create fleets; create, list, rotate and revoke keys, tokens and devices (DESIGN 2.6).
 
 Every command reads the same HARBOR_* settings as the server; flags override them. Exit codes:
 0 success, 1 failure (one line on stderr; with --json also an error object on stdout), 2 usage.
@@ -66,7 +66,20 @@ def _parser() -> argparse.ArgumentParser:
             rotate = _command(actions, "rotate", "a new key for the same fleets; the old one works until revoked")
             rotate.add_argument("credential_id", metavar="KEY_ID")
     _webhook_parsers(sub)
+    _device_parsers(sub)
     return parser
+
+
+def _device_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    actions = sub.add_parser("device", help="manage device credentials (phones running Traccar Client or OwnTracks)")
+    devices = actions.add_subparsers(dest="action", required=True)
+    created = _command(devices, "create", "a credential for one vehicle's phone, with what to type into each app")
+    created.add_argument("--fleet", required=True, metavar="F")
+    created.add_argument("--vehicle", required=True, metavar="V", help="the vehicle the phone reports as")
+    listed = _command(devices, "list", "a fleet's devices: last seen, battery, last dropped fix (never secrets)")
+    listed.add_argument("--fleet", required=True, metavar="F")
+    revoked = _command(devices, "revoke", "revoke a device: every process refuses it at once")
+    revoked.add_argument("device_id", metavar="DEVICE_ID")
 
 
 def _webhook_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -46,6 +46,10 @@ class Admin:
         self._store = store
         self._deny_private = deny_private_webhooks
 
+    @property
+    def store(self) -> PostgresStore:
+        return self._store
+
     async def create_fleet(self, fleet: FleetSettings) -> FleetSettings:
         if not is_identifier(fleet.fleet_id):
             raise AdminError(

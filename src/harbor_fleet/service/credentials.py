@@ -5,7 +5,7 @@ import secrets
 import time
 from collections.abc import Callable
 
-from harbor_fleet.adapters.postgres.store import KeyRecord, PostgresStore, StoreUnavailable, TokenRecord
+from harbor_fleet.adapters.postgres.store import DeviceRecord, KeyRecord, PostgresStore, StoreUnavailable, TokenRecord
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.domain.ids import is_identifier
 from harbor_fleet.domain.rate_limit import RateLimiter
@@ -104,6 +104,17 @@ class Credentials:
         digest = token_digest(session)
         self._sessions.forget(digest)
         await self._store.delete_session(digest)
+
+    async def device(self, token: str | None) -> DeviceRecord:
+        """The device a phone app's credential names. Read from PostgreSQL every time (never cached), so a
+        revoked device is refused at once by every process; phones report every few seconds at most."""
+        if not token:
+            raise MissingToken("the device credential is missing")
+        record = await self._store.get_device(token_digest(token)) if len(token) <= MAX_CREDENTIAL_LENGTH else None
+        if record is None:
+            raise InvalidToken("unknown or revoked device credential")
+        self._limit(f"device:{record.device_id}")
+        return record
 
     def _limit(self, credential_id: str) -> None:
         retry_after = self._limiter.retry_after(credential_id, self._clock())

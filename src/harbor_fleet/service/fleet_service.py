@@ -63,6 +63,10 @@ class FleetService:
         if self._writer.full:
             raise Overloaded(retry_after=1)  # shed before decoding: refusing must cost less than accepting
         fixes = decode_fixes(body, TimeWindow.at(self.now_micros(), fleet.retention_days))
+        return await self.store_fixes(fleet, fixes)
+
+    async def store_fixes(self, fleet: FleetSettings, fixes: list[Fix]) -> Written:
+        """Store fixes already validated; returns once committed."""
         try:
             outcome = await self._writer.write(fleet.fleet_id, fixes)
         except WriterOverloaded as error:

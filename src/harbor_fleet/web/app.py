@@ -21,6 +21,7 @@ from harbor_fleet.settings import Settings, load_settings
 from harbor_fleet.web import ops
 from harbor_fleet.web.api import Api
 from harbor_fleet.web.call import error_reply, service_error_reply
+from harbor_fleet.web.devices import DeviceApi
 from harbor_fleet.web.fast import DirectApi
 from harbor_fleet.web.live import live_endpoint
 from harbor_fleet.web.map_page import map_endpoint
@@ -47,11 +48,14 @@ def create_app(settings: Settings) -> DirectApi:
 
     fleet = "/api/v1/fleets/{fleet_id}"
     sign_in, current_session, sign_out = session_endpoints(api)
+    devices = DeviceApi(api)
     routes = [
         Route(f"{fleet}/positions", endpoint(api.ingest), methods=["POST"]),
         Route(f"{fleet}/status", endpoint(api.status), methods=["GET"]),
         Route(f"{fleet}/vehicles/{{vehicle_id}}/track", endpoint(api.track), methods=["GET"]),
         WebSocketRoute(f"{fleet}/live", live_endpoint(api)),
+        Route("/api/v1/osmand", endpoint(devices.osmand), methods=["GET", "POST"]),
+        Route("/api/v1/owntracks", endpoint(devices.owntracks), methods=["POST"]),
         Route("/api/v1/session", sign_in, methods=["POST"]),
         Route("/api/v1/session", current_session, methods=["GET"]),
         Route("/api/v1/session", sign_out, methods=["DELETE"]),

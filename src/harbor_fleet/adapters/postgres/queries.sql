@@ -210,3 +210,28 @@ DELETE FROM webhook_deliveries WHERE delivery_id IN (
     WHERE d.status <> 'pending' AND d.finished_at < now() - f.retention_days * interval '1 day'
     LIMIT %(limit)s
 );
+
+-- name: insert_device
+INSERT INTO devices (device_id, fleet_id, vehicle_id, token_sha256)
+VALUES (%(device_id)s, %(fleet_id)s, %(vehicle_id)s, %(token_sha256)s);
+
+-- name: get_device
+SELECT device_id, fleet_id, vehicle_id FROM devices
+WHERE token_sha256 = %(token_sha256)s AND revoked_at IS NULL;
+
+-- name: list_devices
+SELECT device_id, fleet_id, vehicle_id, created_at, revoked_at, last_seen_at, battery_percent,
+       last_rejection, last_rejection_at
+FROM devices WHERE fleet_id = %(fleet_id)s ORDER BY created_at, device_id;
+
+-- name: revoke_device
+UPDATE devices SET revoked_at = coalesce(revoked_at, now()) WHERE device_id = %(device_id)s RETURNING revoked_at;
+
+-- name: device_seen
+-- What a report tells of its device: that it was heard, its battery (kept when the report has none), and
+-- the reason its fix was dropped, when it was.
+UPDATE devices SET last_seen_at = now(),
+                   battery_percent = coalesce(%(battery)s::real, battery_percent),
+                   last_rejection = coalesce(%(rejection)s::text, last_rejection),
+                   last_rejection_at = CASE WHEN %(rejection)s::text IS NULL THEN last_rejection_at ELSE now() END
+WHERE device_id = %(device_id)s;

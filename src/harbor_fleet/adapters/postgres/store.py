@@ -132,6 +132,30 @@ class TokenRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """The vehicle a device credential reports as."""
+
+    device_id: str
+    fleet_id: str
+    vehicle_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A device as listed: never its secret."""
+
+    device_id: str
+    fleet_id: str
+    vehicle_id: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_seen_at: datetime | None
+    battery_percent: float | None
+    last_rejection: str | None
+    last_rejection_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class CredentialInfo:
     """A key or token as listed: never its secret."""
 
@@ -340,6 +364,27 @@ class PostgresStore:
     async def queue_stats(self) -> QueueStats:
         waiting, failed, oldest = (await self._fetch("queue_stats", {}))[0]
         return QueueStats(int(waiting), int(failed), float(oldest))
+
+    # Devices
+
+    async def create_device(self, device_id: str, fleet_id: str, vehicle_id: str, token_sha256: bytes) -> None:
+        params = {"device_id": device_id, "fleet_id": fleet_id, "vehicle_id": vehicle_id, "token_sha256": token_sha256}
+        await self._fetch_none("insert_device", params)
+
+    async def get_device(self, token_sha256: bytes) -> DeviceRecord | None:
+        rows = await self._fetch("get_device", {"token_sha256": token_sha256})
+        return DeviceRecord(*(str(value) for value in rows[0])) if rows else None
+
+    async def list_devices(self, fleet_id: str) -> list[DeviceInfo]:
+        return [DeviceInfo(*row) for row in await self._fetch("list_devices", {"fleet_id": fleet_id})]
+
+    async def revoke_device(self, device_id: str) -> datetime | None:
+        rows = await self._fetch("revoke_device", {"device_id": device_id})
+        return rows[0][0] if rows else None
+
+    async def device_seen(self, device_id: str, battery: float | None, rejection: str | None) -> None:
+        params = {"device_id": device_id, "battery": battery, "rejection": rejection}
+        await self._fetch_none("device_seen", params)
 
     # Webhooks
 

@@ -1,0 +1,71 @@
+"""Reports from phone apps (DESIGN 2.9) into the same pipeline as signed ingest.
+
+A fix is stored as the credential's own vehicle of its own fleet, whatever ids the request carries, and
+answered only once committed. A fix no retry could ever make acceptable (coordinates out of range, a time
+outside the fleet's window, a vehicle past the fleet's cap) is dropped with its reason counted and shown
+in `device list`, and answered like a stored one: the apps resend anything else, oldest first, and one
+such fix would otherwise hold up every later one on the phone forever.
+"""
+
+from dataclasses import dataclass
+
+from harbor_fleet import metrics
+from harbor_fleet.adapters.postgres.store import DeviceRecord, PostgresStore, StoreUnavailable
+from harbor_fleet.domain.device_reports import FixFields
+from harbor_fleet.domain.fixes import TimeWindow
+from harbor_fleet.domain.fleet import FleetSettings
+from harbor_fleet.service.credentials import Credentials
+from harbor_fleet.service.errors import InvalidFixes, InvalidToken, Unavailable
+from harbor_fleet.service.fleet_service import FleetService
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What one request told of its device."""
+
+    fix: FixFields | None  # None: a heartbeat (no coordinates)
+    battery: float | None = None
+    rejected: str | None = None  # why the fix it carried cannot be stored
+
+
+class DeviceReports:
+    def __init__(self, service: FleetService, credentials: Credentials, store: PostgresStore) -> None:
+        self._service = service
+        self._credentials = credentials
+        self._store = store
+
+    async def device(self, token: str | None) -> DeviceRecord:
+        return await self._credentials.device(token)
+
+    async def report(self, device: DeviceRecord, report: Report, protocol: str) -> None:
+        """Store the report's fix (returns once committed) and note the device as heard."""
+        fleet = await self._credentials.fleets.get(device.fleet_id)
+        if fleet is None:
+            raise InvalidToken("the device's fleet no longer exists")
+        rejected = report.rejected
+        if report.fix is not None and rejected is None:
+            rejected = await self._store_fix(device, fleet, report.fix, protocol)
+        if rejected is not None:
+            metrics.FIXES.labels("rejected").inc()
+            metrics.DEVICE_REPORTS.labels(protocol, "rejected").inc()
+        elif report.fix is None:
+            metrics.DEVICE_REPORTS.labels(protocol, "heartbeat").inc()
+        try:
+            await self._store.device_seen(device.device_id, report.battery, rejected)
+        except StoreUnavailable as error:
+            raise Unavailable(retry_after=1) from error
+
+    async def _store_fix(
+        self, device: DeviceRecord, fleet: FleetSettings, fields: FixFields, protocol: str
+    ) -> str | None:
+        """Store the fix; the reason it cannot ever be stored, if so."""
+        if not TimeWindow.at(self._service.now_micros(), fleet.retention_days).contains(fields.recorded_at):
+            return "recorded_at_outside_retention_or_future"
+        try:
+            written = await self._service.store_fixes(fleet, [fields.to_fix(device.vehicle_id)])
+        except InvalidFixes:  # the only invalidity left once the fix is parsed: the fleet's vehicle cap
+            return "vehicle_cap_reached"
+        outcome = "stored" if written.accepted else "duplicate"
+        metrics.FIXES.labels("accepted" if written.accepted else "duplicate").inc()
+        metrics.DEVICE_REPORTS.labels(protocol, outcome).inc()
+        return None

@@ -1,0 +1,85 @@
+"""The phone apps' own endpoints (DESIGN 2.9): `/api/v1/osmand` for Traccar Client (the OsmAnd protocol:
+query, form or JSON; answered 200 with an empty body once committed) and `/api/v1/owntracks` for OwnTracks
+in HTTP mode (JSON with HTTP Basic credentials; answered 200 with a JSON array once committed). Wrong or
+revoked credentials get 401, load 429/503 with Retry-After: the answers the apps retry later."""
+
+import base64
+import binascii
+import json
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from harbor_fleet.domain.device_reports import parse_osmand, parse_owntracks
+from harbor_fleet.service.devices import DeviceReports, Report
+from harbor_fleet.service.errors import InvalidToken, MalformedJson, MissingToken
+from harbor_fleet.web.call import Call, Reply, json_reply
+
+if TYPE_CHECKING:
+    from harbor_fleet.web.api import Api
+
+
+class DeviceApi:
+    def __init__(self, api: "Api") -> None:
+        self._api = api
+
+    @property
+    def _devices(self) -> DeviceReports:
+        return self._api.application.devices
+
+    async def osmand(self, call: Call) -> Reply:
+        body = await call.read_body()
+        content_type = _media_type(call.headers.get("content-type"))
+        query = _pairs(call.query_string.decode("latin-1"))
+        form = _pairs(body.decode("latin-1")) if content_type == "application/x-www-form-urlencoded" else []
+        document = _json(body) if content_type == "application/json" or body.lstrip().startswith(b"{") else None
+        parsed = parse_osmand(query, form, document, self._api.application.service.now_micros())
+        device = await self._devices.device(parsed.device_id)
+        await self._devices.report(device, Report(parsed.fix, parsed.battery, parsed.rejected), "osmand")
+        return Reply(200, b"", "text/plain")
+
+    async def owntracks(self, call: Call) -> Reply:
+        username, password = _basic(call.headers.get("authorization"))
+        device = await self._devices.device(password)
+        if username != device.device_id:
+            raise InvalidToken("the username is not this credential's device")
+        body = await call.read_body()
+        document = _json_or_none(body)  # the app retries anything but a 200, and would block its queue
+        parsed = parse_owntracks(document, self._api.application.service.now_micros())
+        await self._devices.report(device, Report(parsed.fix, parsed.battery, parsed.rejected), "owntracks")
+        return json_reply([])  # the app takes an array of messages to show; nothing to show yet
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    return parse_qsl(text, keep_blank_values=True)  # as many as 1 MiB of body holds
+
+
+def _json(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise MalformedJson from error
+
+
+def _json_or_none(body: bytes) -> object:
+    try:
+        return json.loads(body) if body.strip() else None
+    except (ValueError, RecursionError):
+        return None
+
+
+def _basic(authorization: str | None) -> tuple[str, str]:
+    """HTTP Basic credentials: (username, password)."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        raise MissingToken("HTTP Basic credentials (the device's username and password) are required")
+    try:
+        username, separator, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as error:
+        raise InvalidToken("the Basic credentials cannot be read") from error
+    if not separator:
+        raise InvalidToken("the Basic credentials have no password")
+    return username, password

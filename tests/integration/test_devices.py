@@ -1,0 +1,179 @@
+"""Phone apps report straight to Harbor (DESIGN 2.9): each app's request as the app builds it, into the
+same pipeline as signed ingest (validation, duplicates, acknowledgement after commit, status, live).
+
+Request formats, by source: Traccar Client for Android builds the OsmAnd query in
+traccar/traccar-client-android `app/src/main/java/org/traccar/client/ProtocolFormatter.kt` (id, timestamp
+in seconds, lat, lon, speed in knots, bearing, altitude, accuracy, batt, charge); the newer cross-platform
+client posts JSON (traccar/traccar-client), decoded by the server in traccar/traccar
+`src/main/java/org/traccar/protocol/OsmAndProtocolDecoder.java`; OwnTracks posts `_type: location` JSON with
+HTTP Basic credentials (owntracks/android, `MessageLocation`: lat, lon, tst, vel km/h, cog, acc, batt)."""
+
+import base64
+import time
+from typing import Any
+
+import pytest
+
+from harbor_fleet.service.admin import IssuedToken
+from harbor_fleet.service.device_admin import DeviceAdmin, IssuedDevice
+from helpers import Harbor, bearer
+
+OSMAND = "/api/v1/osmand"
+OWNTRACKS = "/api/v1/owntracks"
+
+
+@pytest.fixture
+def device(harbor: Harbor) -> IssuedDevice:
+    harbor.create_fleet("f1")
+    harbor.create_fleet("f2")
+    issued: IssuedDevice = harbor.call(DeviceAdmin(harbor.application.admin.store).create, "f1", "van-7")
+    return issued
+
+
+@pytest.fixture
+def token(harbor: Harbor, device: IssuedDevice) -> IssuedToken:
+    return harbor.create_token("f1", "f2")
+
+
+def stored(harbor: Harbor) -> list[tuple[Any, ...]]:
+    return harbor.sql(
+        "SELECT fleet_id, vehicle_id, lat, lng, speed_kmh, heading_deg, accuracy_m FROM fixes ORDER BY 1, 2"
+    )
+
+
+def listed(harbor: Harbor) -> dict[str, Any]:
+    (device,) = harbor.call(DeviceAdmin(harbor.application.admin.store).list, "f1")
+    return {"battery": device.battery_percent, "seen": device.last_seen_at, "rejection": device.last_rejection}
+
+
+def basic(username: str, password: str) -> dict[str, str]:
+    return {"authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+
+def test_a_traccar_client_query_is_stored_as_the_devices_vehicle(harbor: Harbor, device: IssuedDevice, token) -> None:  # type: ignore[no-untyped-def]
+    now = int(time.time()) - 5
+    query = {
+        "id": device.token,
+        "timestamp": str(now),
+        "lat": "52.5",
+        "lon": "13.4",
+        "speed": "10",
+        "bearing": "90",
+        "altitude": "30",
+        "accuracy": "5",
+        "batt": "80.0",
+    }
+    answer = harbor.client.get(OSMAND, params=query)
+    assert (answer.status_code, answer.content) == (200, b"")
+    assert stored(harbor) == [("f1", "van-7", 52.5, 13.4, 18.52, 90.0, 5.0)]  # 10 knots = 18.52 km/h
+    status = harbor.status("f1", token).json()["vehicles"]
+    assert [vehicle["vehicle_id"] for vehicle in status] == ["van-7"]
+    again = harbor.client.post(OSMAND, params=query)  # the app resends what it saw no 200 for: a duplicate
+    assert again.status_code == 200 and len(stored(harbor)) == 1
+    assert listed(harbor)["battery"] == 80.0 and listed(harbor)["seen"] is not None
+
+
+def test_form_and_json_bodies_are_stored_too(harbor: Harbor, device: IssuedDevice) -> None:
+    now = int(time.time())
+    form = {"id": device.token, "timestamp": str(now - 20), "lat": "1.5", "lon": "2.5"}
+    assert harbor.client.post(OSMAND, data=form).status_code == 200
+    report = {
+        "device_id": device.token,
+        "location": {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now - 10)),
+            "coords": {"latitude": 3.5, "longitude": 4.5, "speed": 5, "heading": -1, "accuracy": 7, "altitude": 1},
+            "battery": {"level": 0.5, "is_charging": False},
+        },
+    }
+    assert harbor.client.post(OSMAND, json=report).status_code == 200
+    assert stored(harbor) == [
+        ("f1", "van-7", 1.5, 2.5, None, None, None),
+        ("f1", "van-7", 3.5, 4.5, 18.0, None, 7.0),  # 5 m/s = 18 km/h; heading -1 is unknown
+    ]
+
+
+def test_a_report_without_coordinates_is_a_heartbeat(harbor: Harbor, device: IssuedDevice) -> None:
+    answer = harbor.client.get(OSMAND, params={"id": device.token, "batt": "42"})
+    assert answer.status_code == 200 and stored(harbor) == []
+    assert listed(harbor)["battery"] == 42.0 and listed(harbor)["seen"] is not None
+
+
+def test_a_fix_no_retry_can_fix_is_dropped_with_its_reason(harbor: Harbor, device: IssuedDevice) -> None:
+    before = harbor.client.get("/metrics").text
+    answer = harbor.client.get(
+        OSMAND, params={"id": device.token, "lat": "123.0", "lon": "2", "timestamp": "1700000000"}
+    )
+    assert answer.status_code == 200 and stored(harbor) == []  # the phone's queue moves on
+    assert listed(harbor)["rejection"]
+    old = harbor.client.get(OSMAND, params={"id": device.token, "lat": "1", "lon": "2", "timestamp": "946684800"})
+    assert old.status_code == 200 and stored(harbor) == []  # the year 2000: outside the fleet's retention
+    assert listed(harbor)["rejection"] == "recorded_at_outside_retention_or_future"
+    assert (
+        _count(harbor.client.get("/metrics").text, 'harbor_fixes_total{outcome="rejected"}')
+        == _count(before, 'harbor_fixes_total{outcome="rejected"}') + 2
+    )
+
+
+def test_wrong_and_revoked_credentials_are_refused(harbor: Harbor, device: IssuedDevice) -> None:
+    query = {"lat": "1", "lon": "2"}
+    assert harbor.client.get(OSMAND, params=query).status_code == 401
+    assert harbor.client.get(OSMAND, params={**query, "id": "not-a-device"}).status_code == 401
+    harbor.call(DeviceAdmin(harbor.application.admin.store).revoke, device.device_id)
+    refused = harbor.client.get(OSMAND, params={**query, "id": device.token})  # at once: never cached
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_token"
+    assert stored(harbor) == []
+
+
+def test_an_owntracks_location_is_stored_and_answered_with_an_array(harbor: Harbor, device: IssuedDevice) -> None:
+    auth = basic(device.device_id, device.token)
+    location = {
+        "_type": "location",
+        "lat": 52.1,
+        "lon": 13.1,
+        "tst": int(time.time()) - 3,
+        "vel": 36,
+        "cog": 180,
+        "acc": 12,
+        "alt": 40,
+        "batt": 77,
+        "tid": "zz",
+        "SSID": "depot",
+        "BSSID": "aa:bb",
+    }
+    headers = {**auth, "x-limit-u": "someone", "x-limit-d": "another-vehicle"}
+    answer = harbor.client.post(OWNTRACKS, json=location, headers=headers)
+    assert (answer.status_code, answer.json()) == (200, [])
+    assert stored(harbor) == [("f1", "van-7", 52.1, 13.1, 36.0, 180.0, 12.0)]  # its own vehicle, whatever it says
+    for other in ({"_type": "transition", "event": "enter"}, {"_type": "lwt", "tst": 1}, {"_type": "waypoint"}):
+        assert harbor.client.post(OWNTRACKS, json=other, headers=auth).json() == []
+    empty = harbor.client.post(OWNTRACKS, content=b"", headers=auth)
+    assert (empty.status_code, empty.json()) == (200, [])
+    assert len(stored(harbor)) == 1 and listed(harbor)["battery"] is not None
+
+
+def test_owntracks_credentials_must_match(harbor: Harbor, device: IssuedDevice) -> None:
+    location = {"_type": "location", "lat": 1.0, "lon": 2.0, "tst": int(time.time())}
+    for headers in (basic(device.device_id, "wrong"), basic("dev-other", device.token), {}):
+        assert harbor.client.post(OWNTRACKS, json=location, headers=headers).status_code == 401
+    assert stored(harbor) == []
+
+
+def test_a_device_fix_reaches_the_live_stream(harbor: Harbor, device: IssuedDevice, token: IssuedToken) -> None:
+    with harbor.client.websocket_connect("/api/v1/fleets/f1/live", headers=bearer(token)) as ws:
+        assert ws.receive_json()["type"] == "snapshot"
+        params = {"id": device.token, "lat": "5", "lon": "6", "timestamp": str(int(time.time()) - 1)}
+        assert harbor.client.get(OSMAND, params=params).status_code == 200
+        frame = ws.receive_json()
+    assert (frame["type"], frame["vehicle_id"], frame["lat"], frame["lng"]) == ("position", "van-7", 5.0, 6.0)
+
+
+def _count(metrics: str, series: str) -> float:
+    line = next((line for line in metrics.splitlines() if line.startswith(series + " ")), None)
+    return 0.0 if line is None else float(line.split()[-1])
+
+
+def test_json_bodies_are_answered_clearly_when_broken(harbor: Harbor, device: IssuedDevice) -> None:
+    broken = harbor.client.post(OSMAND, content=b"{not json", headers={"content-type": "application/json"})
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "malformed_json"
+    owntracks = harbor.client.post(OWNTRACKS, content=b"[1,", headers=basic(device.device_id, device.token))
+    assert (owntracks.status_code, owntracks.json()) == (200, [])  # a 400 would block the app's queue behind it
