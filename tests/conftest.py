@@ -9,7 +9,8 @@ with HARBOR_REQUIRE_SERVICES=1 (CI) an unreachable server fails the run instead.
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import psycopg
 import pytest
@@ -95,6 +96,22 @@ def redis_url() -> str:
         _notes.append(f"Redis at {url} unreachable ({error}); skipped the Redis bus tests")
         pytest.skip(f"Redis at {url} is unreachable")
     return url
+
+
+@pytest.fixture(scope="session")
+def missing_service() -> Callable[[str, str], NoReturn]:
+    """`missing_service(what, tests)`: skip, and say at the end of the run that `tests` did not run because
+    of `what`; under HARBOR_REQUIRE_SERVICES=1, fail instead."""
+
+    def missing(what: str, tests: str) -> NoReturn:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"HARBOR_REQUIRE_SERVICES=1 but {what}")
+        note = f"{what}; skipped {tests}"
+        if note not in _notes:
+            _notes.append(note)
+        pytest.skip(what)
+
+    return missing
 
 
 def _admin(url: str, statement: str) -> None:
