@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx2
 import psutil
+import pytest
 
 from conftest import HARBOR, Server, cli, cli_json, free_port, harbor_env
 from helpers import eventually
@@ -41,6 +42,27 @@ def test_simulate_reports_vehicles_to_a_server(database_url: str, tmp_path: Path
     vehicles = status.json()["vehicles"]
     assert [v["vehicle_id"] for v in vehicles] == [f"vehicle-00{n}" for n in range(1, 5)]
     assert all(v["status"] == "online" and v["speed_kmh"] for v in vehicles)
+
+
+@pytest.mark.parametrize("protocol", ["osmand", "owntracks"])
+def test_simulate_reports_as_phones(protocol: str, database_url: str, tmp_path: Path, servers: list[Server]) -> None:
+    env = harbor_env(database_url=database_url)
+    cli_json(env, "fleet", "create", "sim")
+    devices = [
+        cli(env, "device", "create", "--fleet", "sim", "--vehicle", f"phone-{n}", "--json").stdout for n in (1, 2)
+    ]
+    devices_file = tmp_path / "devices.jsonl"
+    devices_file.write_text("".join(devices))
+    token = cli_json(env, "token", "create", "--fleet", "sim")
+    server = Server(env, tmp_path / "server.log").start()
+    servers.append(server)
+    args = ["--url", server.url, "--fleet", "sim", "--protocol", protocol, "--devices-file", str(devices_file)]
+    result = cli(env, "simulate", *args, "--rate", "4", "--duration", "1.5")
+    assert "failed requests 0" in result.stderr.splitlines()[-1]
+    status = httpx2.get(f"{server.url}/api/v1/fleets/sim/status", headers={"authorization": f"Bearer {token['token']}"})
+    assert [v["vehicle_id"] for v in status.json()["vehicles"]] == ["phone-1", "phone-2"]
+    without = cli(env, "simulate", "--fleet", "sim", "--protocol", protocol, check=False)
+    assert without.returncode == 2 and "--devices-file" in without.stderr
 
 
 def test_simulate_without_a_key_is_a_usage_error(tmp_path: Path) -> None:

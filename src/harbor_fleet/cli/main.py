@@ -47,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--key-file", help="the JSON `key create --json` printed")
     sim.add_argument("--key-id", help="partner key id (with --secret)")
     sim.add_argument("--secret", help="partner key secret (or HARBOR_SIMULATE_SECRET)")
+    sim.add_argument(
+        "--protocol",
+        choices=["harbor", "osmand", "owntracks"],
+        default="harbor",
+        help="harbor: signed batches (default); osmand, owntracks: as phones running Traccar Client or OwnTracks",
+    )
+    sim.add_argument(
+        "--devices-file",
+        help="with osmand or owntracks: what `device create --json` printed, one object per line; one vehicle each",
+    )
     _vehicle_options(sim)
     sim.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
 

@@ -1,15 +1,18 @@
-"""Driving the simulated vehicles against a server: signed ingest, one request per tick carrying every
-fix due, with a progress line. Uses the standard library's HTTP client on one kept-alive connection."""
+"""Driving the simulated vehicles against a server, with a progress line: signed ingest, one request per
+tick carrying every fix due; vehicles given a phone (phones.py) report as that app does instead, one
+request per fix. Uses the standard library's HTTP client on kept-alive connections."""
 
 import http.client
 import json
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from harbor_fleet.domain.signing import sign
+from harbor_fleet.simulator.phones import Phone
 from harbor_fleet.simulator.routes import Vehicle, fleet_of
 
 
@@ -56,24 +59,36 @@ class Client:
             return 0, {"error": {"message": str(error)}}
         return response.status, json.loads(payload or b"{}")
 
+    @property
+    def signs(self) -> bool:
+        """Whether it has a partner key (a simulation of phones alone needs none)."""
+        return bool(self._target.key_id)
+
     def close(self) -> None:
         self._conn.close()
 
 
 def simulate(
-    target: Target, vehicles: int, rate: float, duration: float | None, centre: tuple[float, float], quiet: bool = False
+    target: Target,
+    vehicles: int,
+    rate: float,
+    duration: float | None,
+    centre: tuple[float, float],
+    quiet: bool = False,
+    phones: Mapping[int, Phone] | None = None,
 ) -> Tally:
     """Send `rate` fixes a second in all, spread over `vehicles`, for `duration` seconds (None: until
-    interrupted). Returns the tally."""
+    interrupted). The vehicle at index i reports through `phones[i]` when given. Returns the tally."""
     fleet = fleet_of(vehicles, centre)
     client = Client(target)
+    phones = phones or {}
     tally = Tally()
     interval = max(len(fleet) / rate, 0.05) if rate > 0 else 1.0
     started = last_report = time.monotonic()
     try:
         while duration is None or time.monotonic() - started < duration:
             tick = time.monotonic()
-            _send_tick(client, fleet, interval, tally)
+            _send_tick(client, fleet, phones, interval, tally)
             if not quiet and time.monotonic() - last_report >= 1.0:
                 _report(tally, time.monotonic() - started)
                 last_report = time.monotonic()
@@ -82,16 +97,23 @@ def simulate(
         pass
     finally:
         client.close()
+        for phone in phones.values():
+            phone.close()
         if not quiet:
             _report(tally, time.monotonic() - started, final=True)
     return tally
 
 
-def _send_tick(client: Client, fleet: list[Vehicle], seconds: float, tally: Tally) -> None:
-    now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def _send_tick(client: Client, fleet: list[Vehicle], phones: Mapping[int, Phone], seconds: float, tally: Tally) -> None:
+    moment = datetime.now(UTC)
+    now = moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
     fixes: list[dict[str, object]] = []
-    for vehicle in fleet:
+    for index, vehicle in enumerate(fleet):
         position = vehicle.advance(seconds)
+        phone = phones.get(index)
+        if phone is not None:
+            _count(tally, *phone.report(position, now, int(moment.timestamp())))
+            continue
         fixes.append(
             {
                 "vehicle_id": vehicle.vehicle_id,
@@ -103,7 +125,7 @@ def _send_tick(client: Client, fleet: list[Vehicle], seconds: float, tally: Tall
                 "accuracy_m": 5.0,
             }
         )
-    for start in range(0, len(fixes), 1000):
+    for start in range(0, len(fixes) if client.signs else 0, 1000):
         status, answer = client.send(fixes[start : start + 1000])
         tally.sent += len(fixes[start : start + 1000])
         if status == 202:
@@ -113,6 +135,16 @@ def _send_tick(client: Client, fleet: list[Vehicle], seconds: float, tally: Tall
             tally.failed_requests += 1
             error = answer.get("error", {})
             tally.last_error = f"{status} {error.get('code', '') if isinstance(error, dict) else ''}".strip()
+
+
+def _count(tally: Tally, status: int, error: str) -> None:
+    """A phone's report: the apps are told nothing of duplicates, so every 200 counts as accepted."""
+    tally.sent += 1
+    if status == 200:
+        tally.accepted += 1
+    else:
+        tally.failed_requests += 1
+        tally.last_error = f"{status} {error}".strip()
 
 
 def _report(tally: Tally, elapsed: float, final: bool = False) -> None:
