@@ -128,6 +128,10 @@ def test_device_commands(env: dict[str, str]) -> None:
     revoked = json.loads(cli(env, "device", "revoke", device["device_id"], "--json").stdout)
     again = json.loads(cli(env, "device", "revoke", device["device_id"], "--json").stdout)
     assert revoked["device_id"] == device["device_id"] and again["revoked_at"] == revoked["revoked_at"]
+    sealed = json.loads(
+        cli(env, "device", "create", "--fleet", "f1", "--vehicle", "v2", "--owntracks-encryption", "--json").stdout
+    )
+    assert len(sealed["owntracks"]["encryption_key"]) == 32 and "encryption_key" not in device["owntracks"]
     for args, code in [
         (["device", "revoke", "dev-nope"], "device_not_found"),
         (["device", "create", "--fleet", "ghost", "--vehicle", "v1"], "fleet_not_found"),

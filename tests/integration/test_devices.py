@@ -9,11 +9,14 @@ client posts JSON (traccar/traccar-client), decoded by the server in traccar/tra
 HTTP Basic credentials (owntracks/android, `MessageLocation`: lat, lon, tst, vel km/h, cog, acc, batt)."""
 
 import base64
+import json
 import time
+from functools import partial
 from typing import Any
 
 import pytest
 
+from harbor_fleet.domain import owntracks_crypto
 from harbor_fleet.service.admin import IssuedToken
 from harbor_fleet.service.device_admin import DeviceAdmin, IssuedDevice
 from helpers import Harbor, bearer
@@ -177,3 +180,62 @@ def test_json_bodies_are_answered_clearly_when_broken(harbor: Harbor, device: Is
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "malformed_json"
     owntracks = harbor.client.post(OWNTRACKS, content=b"[1,", headers=basic(device.device_id, device.token))
     assert (owntracks.status_code, owntracks.json()) == (200, [])  # a 400 would block the app's queue behind it
+
+
+def test_owntracks_phones_see_the_fleet_only_when_it_says_so(harbor: Harbor, device: IssuedDevice) -> None:
+    admin = DeviceAdmin(harbor.application.admin.store)
+    harbor.create_fleet("crew", devices_see_fleet=True)
+    van, bike = (
+        harbor.call(admin.create, fleet, vehicle) for fleet, vehicle in (("crew", "van-1"), ("crew", "bike-9"))
+    )
+    now = int(time.time())
+    assert (
+        harbor.client.get(
+            OSMAND, params={"id": van.token, "lat": "1", "lon": "2", "speed": "10", "timestamp": str(now - 9)}
+        ).status_code
+        == 200
+    )
+    location = {"_type": "location", "lat": 3.0, "lon": 4.0, "tst": now - 1}
+    seen = harbor.client.post(OWNTRACKS, json=location, headers=basic(bike.device_id, bike.token)).json()
+    assert seen == [
+        {
+            "_type": "location",
+            "topic": "owntracks/crew/van-1",
+            "tid": "-1",
+            "lat": 1.0,
+            "lon": 2.0,
+            "tst": now - 9,
+            "vel": 19,
+        }
+    ]  # the other vehicle, not itself; 10 knots = 18.52 km/h, rounded as the app shows it
+    alone = harbor.client.post(OWNTRACKS, json=location, headers=basic(device.device_id, device.token)).json()
+    assert alone == []  # fleet f1 keeps its vehicles to itself (the default)
+
+
+def test_encrypted_owntracks_payloads_are_opened_with_the_devices_key(harbor: Harbor, device: IssuedDevice) -> None:
+    admin = DeviceAdmin(harbor.application.admin.store)
+    harbor.create_fleet("sealed", devices_see_fleet=True)
+    phone = harbor.call(partial(admin.create, "sealed", "van-3", encrypt=True))
+    other = harbor.call(admin.create, "sealed", "van-4")
+    assert phone.owntracks_key and len(phone.owntracks_key) == 32
+    now = int(time.time())
+    assert (
+        harbor.client.get(
+            OSMAND, params={"id": other.token, "lat": "7", "lon": "8", "timestamp": str(now - 5)}
+        ).status_code
+        == 200
+    )
+    location = json.dumps({"_type": "location", "lat": 5.0, "lon": 6.0, "tst": now - 2}).encode()
+    sealed = {"_type": "encrypted", "data": owntracks_crypto.encrypt(phone.owntracks_key, location)}
+    answer = harbor.client.post(OWNTRACKS, json=sealed, headers=basic(phone.device_id, phone.token))
+    assert answer.status_code == 200
+    assert ("sealed", "van-3", 5.0, 6.0, None, None, None) in stored(harbor)
+    (message,) = answer.json()  # the other vehicle, sealed with the same key
+    assert message["_type"] == "encrypted"
+    opened = json.loads(owntracks_crypto.decrypt(phone.owntracks_key, message["data"]) or b"null")
+    assert (opened["topic"], opened["lat"]) == ("owntracks/sealed/van-4", 7.0)
+    wrong = {"_type": "encrypted", "data": owntracks_crypto.encrypt("not the key", location)}
+    refused = harbor.client.post(OWNTRACKS, json=wrong, headers=basic(phone.device_id, phone.token))
+    assert (refused.status_code, refused.json()) == (200, [])  # a 4xx would block the app's queue
+    (listed_phone,) = [d for d in harbor.call(admin.list, "sealed") if d.device_id == phone.device_id]
+    assert listed_phone.last_rejection == "payload_undecryptable"

@@ -162,7 +162,14 @@ async def _migrate(url: str) -> Result:
 
 async def _fleet_create(admin: Admin, args: argparse.Namespace) -> Result:
     fleet = await admin.create_fleet(
-        FleetSettings(args.fleet_id, args.name, args.offline_after, args.retention_days, args.max_vehicles)
+        FleetSettings(
+            args.fleet_id,
+            args.name,
+            args.offline_after,
+            args.retention_days,
+            args.max_vehicles,
+            args.devices_see_fleet,
+        )
     )
     return Result({"fleet_id": fleet.fleet_id}, f"created fleet {fleet.fleet_id}")
 

@@ -14,7 +14,7 @@ OWNTRACKS_PATH = "/api/v1/owntracks"
 
 
 async def create(admin: Admin, args: argparse.Namespace) -> Result:
-    device = await DeviceAdmin(admin.store).create(args.fleet, args.vehicle)
+    device = await DeviceAdmin(admin.store).create(args.fleet, args.vehicle, args.owntracks_encryption)
     base = args.public_url.rstrip("/")
     osmand = {"url": base + OSMAND_PATH, "id": device.token}
     owntracks = {
@@ -23,11 +23,15 @@ async def create(admin: Admin, args: argparse.Namespace) -> Result:
         "password": device.token,
         "device": device.vehicle_id,
     }
+    if device.owntracks_key is not None:
+        owntracks["encryption_key"] = device.owntracks_key
     text = (
         f"device_id: {device.device_id} (fleet {device.fleet_id}, vehicle {device.vehicle_id})\n"
         f"Traccar Client: server URL {osmand['url']}, device identifier {osmand['id']}\n"
         f"OwnTracks (HTTP mode): URL {owntracks['url']}, username {owntracks['username']}, "
-        f"password {owntracks['password']}, device ID {owntracks['device']}\n"
+        f"password {owntracks['password']}, device ID {owntracks['device']}"
+        + (f", encryption key {device.owntracks_key}" if device.owntracks_key else "")
+        + "\n"
         "(the credential is shown only this once)"
     )
     fields = {"device_id": device.device_id, "fleet_id": device.fleet_id, "vehicle_id": device.vehicle_id}

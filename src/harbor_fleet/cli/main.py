@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--offline-after", type=int, default=300, metavar="SECONDS")
     create.add_argument("--retention-days", type=int, default=90, metavar="D")
     create.add_argument("--max-vehicles", type=int, default=10_000, metavar="N")
+    create.add_argument(
+        "--devices-see-fleet",
+        action="store_true",
+        help="answer OwnTracks phones with the fleet's other vehicles, drawn on the app's own map (off by default)",
+    )
 
     sim = _command(sub, "simulate", "drive simulated vehicles along routes against a server")
     sim.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default http://127.0.0.1:8000)")
@@ -86,6 +91,11 @@ def _device_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     created = _command(devices, "create", "a credential for one vehicle's phone, with what to type into each app")
     created.add_argument("--fleet", required=True, metavar="F")
     created.add_argument("--vehicle", required=True, metavar="V", help="the vehicle the phone reports as")
+    created.add_argument(
+        "--owntracks-encryption",
+        action="store_true",
+        help="also a key for OwnTracks' payload encryption (its Encryption key setting)",
+    )
     listed = _command(devices, "list", "a fleet's devices: last seen, battery, last dropped fix (never secrets)")
     listed.add_argument("--fleet", required=True, metavar="F")
     revoked = _command(devices, "revoke", "revoke a device: every process refuses it at once")

@@ -411,3 +411,19 @@ def _battery(number: Decimal | None) -> float | None:
     if number is None or not 0 <= number <= 100:
         return None
     return float(number)
+
+
+def owntracks_location(fleet_id: str, fix: Fix) -> dict[str, object]:
+    """Another vehicle's latest fix as an OwnTracks location message, for the app's own map: the app keys
+    its contacts by `topic` and labels them with `tid` (owntracks/booklet `docs/tech/json.md`)."""
+    message: dict[str, object] = {
+        "_type": "location",
+        "topic": f"owntracks/{fleet_id}/{fix.vehicle_id}",
+        "tid": fix.vehicle_id[-2:],
+        "lat": fix.lat,
+        "lon": fix.lng,
+        "tst": fix.recorded_at // MICROS,
+    }
+    optional = {"vel": fix.speed_kmh, "cog": fix.heading_deg, "acc": fix.accuracy_m}
+    message.update({name: round(value) for name, value in optional.items() if value is not None})
+    return message

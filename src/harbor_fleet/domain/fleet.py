@@ -20,6 +20,7 @@ class FleetSettings:
     offline_after_s: int = DEFAULT_OFFLINE_AFTER_S
     retention_days: int = DEFAULT_RETENTION_DAYS
     max_vehicles: int = DEFAULT_MAX_VEHICLES
+    devices_see_fleet: bool = False  # OwnTracks phones are answered with the other vehicles' positions
 
     @property
     def offline_after_micros(self) -> int:

@@ -1,5 +1,6 @@
 """Device credentials (DESIGN 2.9): a phone app reports as one vehicle of one fleet."""
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,13 +16,16 @@ class IssuedDevice:
     fleet_id: str
     vehicle_id: str
     token: str  # 256 random bits, shown once; stored as SHA-256
+    owntracks_key: str | None = None  # for OwnTracks' payload encryption, when asked for
 
 
 class DeviceAdmin:
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
 
-    async def create(self, fleet_id: str, vehicle_id: str) -> IssuedDevice:
+    async def create(self, fleet_id: str, vehicle_id: str, encrypt: bool = False) -> IssuedDevice:
+        """A new credential; with `encrypt`, also a key for OwnTracks' payload encryption (its "Encryption
+        key" setting): 32 characters, which the app pads or cuts to libsodium's 32-byte key."""
         if not is_identifier(vehicle_id):
             raise AdminError(
                 "invalid_vehicle_id",
@@ -29,8 +33,9 @@ class DeviceAdmin:
             )
         if await self._store.missing_fleets([fleet_id]):
             raise AdminError("fleet_not_found", f"no such fleet: {fleet_id}")
-        issued = IssuedDevice(new_id("dev"), fleet_id, vehicle_id, new_secret())
-        await self._store.create_device(issued.device_id, fleet_id, vehicle_id, token_digest(issued.token))
+        key = secrets.token_urlsafe(24) if encrypt else None  # 32 characters, 192 random bits
+        issued = IssuedDevice(new_id("dev"), fleet_id, vehicle_id, new_secret(), key)
+        await self._store.create_device(issued.device_id, fleet_id, vehicle_id, token_digest(issued.token), key)
         return issued
 
     async def list(self, fleet_id: str) -> list[DeviceInfo]:

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 from harbor_fleet import metrics
 from harbor_fleet.adapters.postgres.store import DeviceRecord, PostgresStore, StoreUnavailable
-from harbor_fleet.domain.device_reports import FixFields
+from harbor_fleet.domain.device_reports import FixFields, owntracks_location
 from harbor_fleet.domain.fixes import TimeWindow
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.service.credentials import Credentials
 from harbor_fleet.service.errors import InvalidFixes, InvalidToken, Unavailable
 from harbor_fleet.service.fleet_service import FleetService
+
+FLEET_VIEW_LIMIT = 100  # vehicles in an OwnTracks answer: the most recent, so an answer stays small
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,17 @@ class DeviceReports:
             await self._store.device_seen(device.device_id, report.battery, rejected)
         except StoreUnavailable as error:
             raise Unavailable(retry_after=1) from error
+
+    async def fleet_view(self, device: DeviceRecord) -> list[dict[str, object]]:
+        """For an OwnTracks answer: the fleet's other vehicles, most recent first, when the fleet shows them
+        to its phones (`fleet create --devices-see-fleet`); else nothing."""
+        fleet = await self._credentials.fleets.get(device.fleet_id)
+        if fleet is None or not fleet.devices_see_fleet:
+            return []
+        positions = (await self._service.current_state(fleet)).positions
+        others = [fix for vehicle_id, fix in positions.items() if vehicle_id != device.vehicle_id]
+        others.sort(key=lambda fix: fix.recorded_at, reverse=True)
+        return [owntracks_location(fleet.fleet_id, fix) for fix in others[:FLEET_VIEW_LIMIT]]
 
     async def _store_fix(
         self, device: DeviceRecord, fleet: FleetSettings, fields: FixFields, protocol: str

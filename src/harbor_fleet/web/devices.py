@@ -9,6 +9,7 @@ import json
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from harbor_fleet.domain import owntracks_crypto
 from harbor_fleet.domain.device_reports import parse_osmand, parse_owntracks
 from harbor_fleet.service.devices import DeviceReports, Report
 from harbor_fleet.service.errors import InvalidToken, MalformedJson, MissingToken
@@ -44,9 +45,31 @@ class DeviceApi:
             raise InvalidToken("the username is not this credential's device")
         body = await call.read_body()
         document = _json_or_none(body)  # the app retries anything but a 200, and would block its queue
+        if device.owntracks_key is not None and _encrypted(document):
+            assert isinstance(document, dict)
+            plaintext = owntracks_crypto.decrypt(device.owntracks_key, document.get("data"))
+            if plaintext is None:
+                await self._devices.report(device, Report(None, rejected=UNDECRYPTABLE), "owntracks")
+                return json_reply([])
+            document = _json_or_none(plaintext)
         parsed = parse_owntracks(document, self._api.application.service.now_micros())
         await self._devices.report(device, Report(parsed.fix, parsed.battery, parsed.rejected), "owntracks")
-        return json_reply([])  # the app takes an array of messages to show; nothing to show yet
+        view = await self._devices.fleet_view(device)  # an array of messages for the app to show
+        return json_reply([_sealed(device.owntracks_key, message) for message in view])
+
+
+UNDECRYPTABLE = "payload_undecryptable"  # the device's key does not open it: a wrong key in the app
+
+
+def _encrypted(document: object) -> bool:
+    return isinstance(document, dict) and document.get("_type") == "encrypted"
+
+
+def _sealed(key: str | None, message: dict[str, object]) -> dict[str, object]:
+    """A message for a device that encrypts is sent encrypted too."""
+    if key is None:
+        return message
+    return {"_type": "encrypted", "data": owntracks_crypto.encrypt(key, json.dumps(message).encode())}
 
 
 def _media_type(content_type: str | None) -> str:

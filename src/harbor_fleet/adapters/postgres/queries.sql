@@ -1,11 +1,12 @@
 -- name: insert_fleet
-INSERT INTO fleets (fleet_id, name, offline_after_s, retention_days, max_vehicles)
-VALUES (%(fleet_id)s, %(name)s, %(offline_after_s)s, %(retention_days)s, %(max_vehicles)s)
+INSERT INTO fleets (fleet_id, name, offline_after_s, retention_days, max_vehicles, devices_see_fleet)
+VALUES (%(fleet_id)s, %(name)s, %(offline_after_s)s, %(retention_days)s, %(max_vehicles)s, %(devices_see_fleet)s)
 ON CONFLICT (fleet_id) DO NOTHING
 RETURNING fleet_id;
 
 -- name: get_fleet
-SELECT fleet_id, name, offline_after_s, retention_days, max_vehicles FROM fleets WHERE fleet_id = %(fleet_id)s;
+SELECT fleet_id, name, offline_after_s, retention_days, max_vehicles, devices_see_fleet
+FROM fleets WHERE fleet_id = %(fleet_id)s;
 
 -- name: existing_fleets
 SELECT fleet_id FROM fleets WHERE fleet_id = ANY(%(fleet_ids)s);
@@ -212,11 +213,11 @@ DELETE FROM webhook_deliveries WHERE delivery_id IN (
 );
 
 -- name: insert_device
-INSERT INTO devices (device_id, fleet_id, vehicle_id, token_sha256)
-VALUES (%(device_id)s, %(fleet_id)s, %(vehicle_id)s, %(token_sha256)s);
+INSERT INTO devices (device_id, fleet_id, vehicle_id, token_sha256, owntracks_key)
+VALUES (%(device_id)s, %(fleet_id)s, %(vehicle_id)s, %(token_sha256)s, %(owntracks_key)s);
 
 -- name: get_device
-SELECT device_id, fleet_id, vehicle_id FROM devices
+SELECT device_id, fleet_id, vehicle_id, owntracks_key FROM devices
 WHERE token_sha256 = %(token_sha256)s AND revoked_at IS NULL;
 
 -- name: list_devices

@@ -138,6 +138,7 @@ class DeviceRecord:
     device_id: str
     fleet_id: str
     vehicle_id: str
+    owntracks_key: str | None = None  # OwnTracks' payload encryption key, when it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,7 @@ class PostgresStore:
             "offline_after_s": fleet.offline_after_s,
             "retention_days": fleet.retention_days,
             "max_vehicles": fleet.max_vehicles,
+            "devices_see_fleet": fleet.devices_see_fleet,
         }
         return bool(await self._fetch("insert_fleet", params))
 
@@ -229,8 +231,8 @@ class PostgresStore:
         rows = await self._fetch("get_fleet", {"fleet_id": fleet_id})
         if not rows:
             return None
-        fid, name, offline_after_s, retention_days, max_vehicles = rows[0]
-        return FleetSettings(str(fid), name, offline_after_s, retention_days, max_vehicles)
+        fid, name, offline_after_s, retention_days, max_vehicles, devices_see_fleet = rows[0]
+        return FleetSettings(str(fid), name, offline_after_s, retention_days, max_vehicles, bool(devices_see_fleet))
 
     async def missing_fleets(self, fleet_ids: Sequence[str]) -> list[str]:
         rows = await self._fetch("existing_fleets", {"fleet_ids": list(fleet_ids)})
@@ -367,13 +369,24 @@ class PostgresStore:
 
     # Devices
 
-    async def create_device(self, device_id: str, fleet_id: str, vehicle_id: str, token_sha256: bytes) -> None:
-        params = {"device_id": device_id, "fleet_id": fleet_id, "vehicle_id": vehicle_id, "token_sha256": token_sha256}
+    async def create_device(
+        self, device_id: str, fleet_id: str, vehicle_id: str, token_sha256: bytes, owntracks_key: str | None
+    ) -> None:
+        params = {
+            "device_id": device_id,
+            "fleet_id": fleet_id,
+            "vehicle_id": vehicle_id,
+            "token_sha256": token_sha256,
+            "owntracks_key": owntracks_key,
+        }
         await self._fetch_none("insert_device", params)
 
     async def get_device(self, token_sha256: bytes) -> DeviceRecord | None:
         rows = await self._fetch("get_device", {"token_sha256": token_sha256})
-        return DeviceRecord(*(str(value) for value in rows[0])) if rows else None
+        if not rows:
+            return None
+        device_id, fleet_id, vehicle_id, owntracks_key = rows[0]
+        return DeviceRecord(str(device_id), str(fleet_id), str(vehicle_id), owntracks_key)
 
     async def list_devices(self, fleet_id: str) -> list[DeviceInfo]:
         return [DeviceInfo(*row) for row in await self._fetch("list_devices", {"fleet_id": fleet_id})]

@@ -6,6 +6,9 @@ CREATE TABLE devices (
     fleet_id           text NOT NULL REFERENCES fleets (fleet_id) ON DELETE CASCADE,
     vehicle_id         text NOT NULL,
     token_sha256       bytea NOT NULL UNIQUE,
+    -- OwnTracks' payload encryption key, when the device was created with one: kept as given, since
+    -- decrypting needs it (like a partner key's secret).
+    owntracks_key      text,
     created_at         timestamptz NOT NULL DEFAULT now(),
     revoked_at         timestamptz,
     last_seen_at       timestamptz,
@@ -14,3 +17,6 @@ CREATE TABLE devices (
     last_rejection_at  timestamptz
 );
 CREATE INDEX devices_by_fleet ON devices (fleet_id, created_at);
+
+-- Whether a fleet's phones are shown the fleet's other vehicles (OwnTracks draws them on its own map).
+ALTER TABLE fleets ADD COLUMN devices_see_fleet boolean NOT NULL DEFAULT false;
