@@ -19,7 +19,7 @@ import pytest
 from harbor_fleet.domain import owntracks_crypto
 from harbor_fleet.service.admin import IssuedToken
 from harbor_fleet.service.device_admin import DeviceAdmin, IssuedDevice
-from helpers import Harbor, bearer
+from helpers import Harbor, bearer, running_harbor
 
 OSMAND = "/api/v1/osmand"
 OWNTRACKS = "/api/v1/owntracks"
@@ -175,11 +175,28 @@ def _count(metrics: str, series: str) -> float:
     return 0.0 if line is None else float(line.split()[-1])
 
 
-def test_json_bodies_are_answered_clearly_when_broken(harbor: Harbor, device: IssuedDevice) -> None:
-    broken = harbor.client.post(OSMAND, content=b"{not json", headers={"content-type": "application/json"})
-    assert broken.status_code == 400 and broken.json()["error"]["code"] == "malformed_json"
+def test_a_broken_json_body_is_dropped_with_its_reason_not_refused(harbor: Harbor, device: IssuedDevice) -> None:
+    """Traccar Client keeps a fix answered with anything but 2xx at the head of its queue for ever
+    (traccar/traccar-client-sdk `HttpUploader.kt`): a body no retry can mend is answered 200."""
+    broken = {"content-type": "application/json"}
+    answer = harbor.client.post(OSMAND, params={"id": device.token}, content=b"{not json", headers=broken)
+    assert (answer.status_code, stored(harbor), listed(harbor)["rejection"]) == (200, [], "body_not_json")
+    nobody = harbor.client.post(OSMAND, content=b"{not json", headers=broken)
+    assert nobody.status_code == 401  # no credential to say whose it was
     owntracks = harbor.client.post(OWNTRACKS, content=b"[1,", headers=basic(device.device_id, device.token))
     assert (owntracks.status_code, owntracks.json()) == (200, [])  # a 400 would block the app's queue behind it
+
+
+def test_a_device_over_its_rate_is_told_503_not_429(database_url: str) -> None:
+    """OwnTracks for iOS deletes a fix answered with any 4xx and keeps one answered 5xx
+    (owntracks/ios `Connection.m` `sendHTTP`)."""
+    with running_harbor(database_url, rate_limit_per_second=0.001, rate_limit_burst=1) as harbor:
+        harbor.create_fleet("f1")
+        phone = harbor.call(DeviceAdmin(harbor.application.admin.store).create, "f1", "van-7")
+        params = {"id": phone.token, "lat": "1", "lon": "2", "timestamp": str(int(time.time()) - 5)}
+        assert harbor.client.get(OSMAND, params=params).status_code == 200
+        busy = harbor.client.get(OSMAND, params={**params, "lat": "3"})
+        assert busy.status_code == 503 and int(busy.headers["retry-after"]) >= 1
 
 
 def test_owntracks_phones_see_the_fleet_only_when_it_says_so(harbor: Harbor, device: IssuedDevice) -> None:
@@ -230,10 +247,12 @@ def test_encrypted_owntracks_payloads_are_opened_with_the_devices_key(harbor: Ha
     answer = harbor.client.post(OWNTRACKS, json=sealed, headers=basic(phone.device_id, phone.token))
     assert answer.status_code == 200
     assert ("sealed", "van-3", 5.0, 6.0, None, None, None) in stored(harbor)
-    (message,) = answer.json()  # the other vehicle, sealed with the same key
-    assert message["_type"] == "encrypted"
-    opened = json.loads(owntracks_crypto.decrypt(phone.owntracks_key, message["data"]) or b"null")
+    sealed_answer = answer.json()  # one encrypted object around the whole array, as both apps open it
+    assert sealed_answer["_type"] == "encrypted"
+    (opened,) = json.loads(owntracks_crypto.decrypt(phone.owntracks_key, sealed_answer["data"]) or b"null")
     assert (opened["topic"], opened["lat"]) == ("owntracks/sealed/van-4", 7.0)
+    plain = harbor.client.post(OWNTRACKS, content=location, headers=basic(phone.device_id, phone.token))
+    assert plain.json()[0]["topic"] == "owntracks/sealed/van-4"  # a plain request gets a plain array
     wrong = {"_type": "encrypted", "data": owntracks_crypto.encrypt("not the key", location)}
     refused = harbor.client.post(OWNTRACKS, json=wrong, headers=basic(phone.device_id, phone.token))
     assert (refused.status_code, refused.json()) == (200, [])  # a 4xx would block the app's queue

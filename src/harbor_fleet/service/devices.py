@@ -15,7 +15,7 @@ from harbor_fleet.domain.device_reports import FixFields, owntracks_location
 from harbor_fleet.domain.fixes import TimeWindow
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.service.credentials import Credentials
-from harbor_fleet.service.errors import InvalidFixes, InvalidToken, Unavailable
+from harbor_fleet.service.errors import InvalidFixes, InvalidToken, RateLimited, Unavailable
 from harbor_fleet.service.fleet_service import FleetService
 
 FLEET_VIEW_LIMIT = 100  # vehicles in an OwnTracks answer: the most recent, so an answer stays small
@@ -37,7 +37,12 @@ class DeviceReports:
         self._store = store
 
     async def device(self, token: str | None) -> DeviceRecord:
-        return await self._credentials.device(token)
+        """The device of a credential. Over its rate it is told 503, not 429: OwnTracks for iOS deletes a
+        fix answered with any 4xx (owntracks/ios `Connection.m` `sendHTTP`), and keeps one answered 5xx."""
+        try:
+            return await self._credentials.device(token)
+        except RateLimited as error:
+            raise Unavailable(retry_after=error.retry_after) from error
 
     async def report(self, device: DeviceRecord, report: Report, protocol: str) -> None:
         """Store the report's fix (returns once committed) and note the device as heard."""

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from harbor_fleet.domain import owntracks_crypto
 from harbor_fleet.domain.device_reports import parse_osmand, parse_owntracks
 from harbor_fleet.service.devices import DeviceReports, Report
-from harbor_fleet.service.errors import InvalidToken, MalformedJson, MissingToken
+from harbor_fleet.service.errors import InvalidToken, MissingToken
 from harbor_fleet.web.call import Call, Reply, json_reply
 
 if TYPE_CHECKING:
@@ -32,10 +32,14 @@ class DeviceApi:
         content_type = _media_type(call.headers.get("content-type"))
         query = _pairs(call.query_string.decode("latin-1"))
         form = _pairs(body.decode("latin-1")) if content_type == "application/x-www-form-urlencoded" else []
-        document = _json(body) if content_type == "application/json" or body.lstrip().startswith(b"{") else None
+        wants_json = content_type == "application/json" or body.lstrip().startswith(b"{")
+        document = _json_or_none(body) if wants_json else None
         parsed = parse_osmand(query, form, document, self._api.application.service.now_micros())
         device = await self._devices.device(parsed.device_id)
-        await self._devices.report(device, Report(parsed.fix, parsed.battery, parsed.rejected), "osmand")
+        # A body that is not JSON can never be: dropped with its reason, or it would block the phone's queue.
+        rejected = NOT_JSON if wants_json and document is None else parsed.rejected
+        fix = None if rejected else parsed.fix
+        await self._devices.report(device, Report(fix, parsed.battery, rejected), "osmand")
         return Reply(200, b"", "text/plain")
 
     async def owntracks(self, call: Call) -> Reply:
@@ -45,8 +49,9 @@ class DeviceApi:
             raise InvalidToken("the username is not this credential's device")
         body = await call.read_body()
         document = _json_or_none(body)  # the app retries anything but a 200, and would block its queue
-        if device.owntracks_key is not None and _encrypted(document):
-            assert isinstance(document, dict)
+        sealed = device.owntracks_key is not None and _encrypted(document)
+        if sealed:
+            assert isinstance(document, dict) and device.owntracks_key is not None
             plaintext = owntracks_crypto.decrypt(device.owntracks_key, document.get("data"))
             if plaintext is None:
                 await self._devices.report(device, Report(None, rejected=UNDECRYPTABLE), "owntracks")
@@ -54,22 +59,25 @@ class DeviceApi:
             document = _json_or_none(plaintext)
         parsed = parse_owntracks(document, self._api.application.service.now_micros())
         await self._devices.report(device, Report(parsed.fix, parsed.battery, parsed.rejected), "owntracks")
-        view = await self._devices.fleet_view(device)  # an array of messages for the app to show
-        return json_reply([_sealed(device.owntracks_key, message) for message in view])
+        view = await self._devices.fleet_view(device)  # messages for the app to show
+        if sealed and view:
+            assert device.owntracks_key is not None
+            return json_reply(_sealed(device.owntracks_key, view))
+        return json_reply(view)
 
 
 UNDECRYPTABLE = "payload_undecryptable"  # the device's key does not open it: a wrong key in the app
+NOT_JSON = "body_not_json"
 
 
 def _encrypted(document: object) -> bool:
     return isinstance(document, dict) and document.get("_type") == "encrypted"
 
 
-def _sealed(key: str | None, message: dict[str, object]) -> dict[str, object]:
-    """A message for a device that encrypts is sent encrypted too."""
-    if key is None:
-        return message
-    return {"_type": "encrypted", "data": owntracks_crypto.encrypt(key, json.dumps(message).encode())}
+def _sealed(key: str, messages: list[dict[str, object]]) -> dict[str, object]:
+    """The answer to an encrypted request: one encrypted object wrapping the whole array, the one shape
+    both apps open (owntracks/android `Parser.kt`, owntracks/ios `Connection.m` `decrypt`)."""
+    return {"_type": "encrypted", "data": owntracks_crypto.encrypt(key, json.dumps(messages).encode())}
 
 
 def _media_type(content_type: str | None) -> str:
@@ -78,13 +86,6 @@ def _media_type(content_type: str | None) -> str:
 
 def _pairs(text: str) -> list[tuple[str, str]]:
     return parse_qsl(text, keep_blank_values=True)  # as many as 1 MiB of body holds
-
-
-def _json(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as error:
-        raise MalformedJson from error
 
 
 def _json_or_none(body: bytes) -> object:
