@@ -106,6 +106,22 @@ def test_webhook_commands(env: dict[str, str]) -> None:
 
 def test_device_commands(env: dict[str, str]) -> None:
     cli(env, "fleet", "create", "f1")
+    local = cli(env, "device", "create", "--fleet", "f1", "--vehicle", "v0")  # unset: HARBOR_HOST:HARBOR_PORT
+    assert "http://127.0.0.1:8000/api/v1/osmand" in local.stdout and "phones cannot reach" in local.stderr
+    flagged = cli(env, "device", "create", "--fleet", "f1", "--vehicle", "v9", "--public-url", "http://10.0.0.5:8000")
+    assert "http://10.0.0.5:8000/api/v1/owntracks" in flagged.stdout and flagged.stderr == ""
+    cli(
+        env,
+        "device",
+        "revoke",
+        json.loads(cli(env, "device", "list", "--fleet", "f1", "--json").stdout)["devices"][0]["device_id"],
+    )
+    cli(
+        env,
+        "device",
+        "revoke",
+        json.loads(cli(env, "device", "list", "--fleet", "f1", "--json").stdout)["devices"][1]["device_id"],
+    )
     public = {**env, "HARBOR_PUBLIC_URL": "https://fleet.example.com/"}
     device = json.loads(cli(public, "device", "create", "--fleet", "f1", "--vehicle", "van-7", "--json").stdout)
     assert set(device) == {"device_id", "fleet_id", "vehicle_id", "token", "osmand", "owntracks"}
@@ -121,8 +137,8 @@ def test_device_commands(env: dict[str, str]) -> None:
         stored = conn.execute("SELECT token_sha256 FROM devices").fetchone()
     assert stored is not None and device["token"].encode() not in bytes(stored[0])
     listed = json.loads(cli(env, "device", "list", "--fleet", "f1", "--json").stdout)["devices"]
-    assert [(d["device_id"], d["vehicle_id"], d["last_seen_at"], d["revoked_at"]) for d in listed] == [
-        (device["device_id"], "van-7", None, None)
+    assert [(d["device_id"], d["vehicle_id"], d["last_seen_at"]) for d in listed if not d["revoked_at"]] == [
+        (device["device_id"], "van-7", None)
     ]
     assert device["token"] not in json.dumps(listed)
     revoked = json.loads(cli(env, "device", "revoke", device["device_id"], "--json").stdout)

@@ -185,6 +185,7 @@ def test_a_broken_json_body_is_dropped_with_its_reason_not_refused(harbor: Harbo
     assert nobody.status_code == 401  # no credential to say whose it was
     owntracks = harbor.client.post(OWNTRACKS, content=b"[1,", headers=basic(device.device_id, device.token))
     assert (owntracks.status_code, owntracks.json()) == (200, [])  # a 400 would block the app's queue behind it
+    assert listed(harbor)["rejection"] == "body_not_json"
 
 
 def test_a_device_over_its_rate_is_told_503_not_429(database_url: str) -> None:
@@ -218,7 +219,7 @@ def test_owntracks_phones_see_the_fleet_only_when_it_says_so(harbor: Harbor, dev
         {
             "_type": "location",
             "topic": "owntracks/crew/van-1",
-            "tid": "-1",
+            "tid": "n1",
             "lat": 1.0,
             "lon": 2.0,
             "tst": now - 9,

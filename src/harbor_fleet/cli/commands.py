@@ -138,7 +138,8 @@ async def run(args: argparse.Namespace) -> Result:
         pool = database.make_pool(url, 1)
         await pool.open(wait=True)
         try:
-            args.public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+            given = getattr(args, "public_url", None)
+            args.public_url = given or settings.public_url or f"http://{settings.host}:{settings.port}"
             return await action(Admin(PostgresStore(pool), settings.webhook_deny_private), args)
         finally:
             await pool.close()

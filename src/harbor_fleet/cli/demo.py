@@ -44,15 +44,16 @@ def parse_centre(text: str) -> tuple[float, float]:
 
 def run_simulate(args: argparse.Namespace) -> int:
     if args.protocol == "harbor":
+        if not args.fleet:
+            raise UsageError("--fleet is needed for signed batches (--protocol harbor)")
         key_id, secret = _key(args)
         target = Target(args.url, args.fleet, key_id, secret)
         tally = simulate(target, args.vehicles, args.rate, args.duration, args.centre)
     else:
         devices = _devices(args.devices_file, args.protocol)
         phones = {index: Phone(args.url, args.protocol, device) for index, device in enumerate(devices)}
-        tally = simulate(
-            Target(args.url, args.fleet, "", ""), len(devices), args.rate, args.duration, args.centre, phones=phones
-        )
+        target = Target(args.url, args.fleet or "", "", "")  # phones alone: their credentials name the fleet
+        tally = simulate(target, len(devices), args.rate, args.duration, args.centre, phones=phones)
     return 0 if tally.accepted or tally.duplicates else 1
 
 

@@ -2,6 +2,8 @@
 into each app's settings."""
 
 import argparse
+import sys
+from urllib.parse import urlsplit
 
 from harbor_fleet.adapters.postgres.store import DeviceInfo
 from harbor_fleet.cli.results import Result
@@ -11,11 +13,17 @@ from harbor_fleet.service.device_admin import DeviceAdmin
 
 OSMAND_PATH = "/api/v1/osmand"
 OWNTRACKS_PATH = "/api/v1/owntracks"
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
 async def create(admin: Admin, args: argparse.Namespace) -> Result:
     device = await DeviceAdmin(admin.store).create(args.fleet, args.vehicle, args.owntracks_encryption)
     base = args.public_url.rstrip("/")
+    if urlsplit(base).hostname in LOOPBACK:
+        sys.stderr.write(
+            f"harbor-fleet: note: phones cannot reach {base} (this machine's loopback address); "
+            "set HARBOR_PUBLIC_URL or --public-url to the address they use\n"
+        )
     osmand = {"url": base + OSMAND_PATH, "id": device.token}
     owntracks = {
         "url": base + OWNTRACKS_PATH,
@@ -43,6 +51,7 @@ async def listing(admin: Admin, args: argparse.Namespace) -> Result:
     rows = [_row(device) for device in devices]
     lines = [
         f"{row['device_id']}  vehicle {row['vehicle_id']}  last seen {row['last_seen_at'] or 'never'}"
+        + (f"  battery {row['battery_percent']:.0f} %" if row["battery_percent"] is not None else "")
         + (f"  REVOKED {row['revoked_at']}" if row["revoked_at"] else "")
         + (f"  last rejection: {row['last_rejection']}" if row["last_rejection"] else "")
         for row in rows

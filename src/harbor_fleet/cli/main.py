@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sim = _command(sub, "simulate", "drive simulated vehicles along routes against a server")
     sim.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default http://127.0.0.1:8000)")
-    sim.add_argument("--fleet", required=True, help="the fleet the vehicles report to")
+    sim.add_argument("--fleet", help="the fleet the vehicles report to (signed batches; phones: their credentials')")
     sim.add_argument("--key-file", help="the JSON `key create --json` printed")
     sim.add_argument("--key-id", help="partner key id (with --secret)")
     sim.add_argument("--secret", help="partner key secret (or HARBOR_SIMULATE_SECRET)")
@@ -96,6 +96,7 @@ def _device_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         action="store_true",
         help="also a key for OwnTracks' payload encryption (its Encryption key setting)",
     )
+    created.add_argument("--public-url", metavar="URL", help="the address phones reach (HARBOR_PUBLIC_URL)")
     listed = _command(devices, "list", "a fleet's devices: last seen, battery, last dropped fix (never secrets)")
     listed.add_argument("--fleet", required=True, metavar="F")
     revoked = _command(devices, "revoke", "revoke a device: every process refuses it at once")

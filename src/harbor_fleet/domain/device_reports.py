@@ -419,7 +419,7 @@ def owntracks_location(fleet_id: str, fix: Fix) -> dict[str, object]:
     message: dict[str, object] = {
         "_type": "location",
         "topic": f"owntracks/{fleet_id}/{fix.vehicle_id}",
-        "tid": fix.vehicle_id[-2:],
+        "tid": "".join(character for character in fix.vehicle_id if character.isalnum())[-2:],
         "lat": fix.lat,
         "lon": fix.lng,
         "tst": fix.recorded_at // MICROS,

@@ -49,6 +49,9 @@ class DeviceApi:
             raise InvalidToken("the username is not this credential's device")
         body = await call.read_body()
         document = _json_or_none(body)  # the app retries anything but a 200, and would block its queue
+        if document is None and body.strip():
+            await self._devices.report(device, Report(None, rejected=NOT_JSON), "owntracks")
+            return json_reply([])
         sealed = device.owntracks_key is not None and _encrypted(document)
         if sealed:
             assert isinstance(document, dict) and device.owntracks_key is not None
