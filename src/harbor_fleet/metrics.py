@@ -15,6 +15,8 @@ from pathlib import Path
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# Seconds, for every duration below: from a fast-path answer (a fraction of a millisecond) to a stalled one.
+SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 FIXES = Counter(
     "harbor_fixes", "Fixes sent to ingest: accepted, duplicate (already stored), rejected (invalid)", ["outcome"]
@@ -31,7 +33,7 @@ HTTP_DURATION = Histogram(
     "harbor_http_request_duration_seconds",
     "HTTP requests by route template, method and status, from the request's start to its last byte",
     ["route", "method", "status"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    buckets=SECONDS,
 )
 WRITER_BATCH = Histogram(
     "harbor_writer_batch_size",
@@ -41,7 +43,7 @@ WRITER_BATCH = Histogram(
 WRITER_COMMIT = Histogram(
     "harbor_writer_commit_seconds",
     "How long a batch took to store and commit",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    buckets=SECONDS,
 )
 TRACKER_RESTARTS = Counter("harbor_tracker_restarts", "Fleet trackers restarted after a crash")
 TRACKER_MAILBOX = Gauge(
@@ -55,12 +57,12 @@ WS_FRAMES = Counter(
 BUS_LAG = Histogram(
     "harbor_bus_lag_seconds",
     "From a commit's publication (or, on the PostgreSQL bus, its notification's arrival) to its delivery here",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    buckets=SECONDS,
 )
 LOOP_LAG = Histogram(
     "harbor_event_loop_lag_seconds",
     "How late the event loop ran a timer: time its tasks spent waiting for the CPU",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+    buckets=SECONDS,
 )
 MEMORY = Gauge(
     "harbor_process_resident_memory_bytes",

@@ -9,14 +9,21 @@ import pytest
 
 from harbor_fleet.domain.device_reports import (
     REJECTION_REASONS,
-    FixFields,
+    UNASSIGNED,
     OsmandReport,
     OwnTracksReport,
+    for_vehicle,
     parse_osmand,
     parse_owntracks,
 )
 from harbor_fleet.domain.fixes import Fix
 from harbor_fleet.domain.times import MICROS
+
+
+def phone_fix(*values: object) -> Fix:
+    """A parser's fix: every field but the vehicle, which the endpoint assigns."""
+    return Fix(UNASSIGNED, *values)  # type: ignore[arg-type]
+
 
 NOW = 1_750_000_000 * MICROS
 
@@ -55,7 +62,7 @@ def test_android_client_post_with_the_fix_in_the_query_and_an_empty_body() -> No
     report = parse_osmand(params, {}, None, NOW + 99)
     assert report == OsmandReport(
         device_id="123456789012345",
-        fix=FixFields(1_750_000_000 * MICROS, 52.5200066, 13.404954, 18.52, 271.5, 12.0),
+        fix=phone_fix(1_750_000_000 * MICROS, 52.5200066, 13.404954, 18.52, 271.5, 12.0),
         battery=87.0,
         rejected=None,
     )
@@ -66,7 +73,7 @@ def test_ios_client_query_with_six_decimals_and_pairs_as_given() -> None:
     pairs = [("id", "ios-1"), ("timestamp", "1750000000"), ("lat", "-33.868820"), ("lon", "151.209296")]
     pairs += [("speed", "0"), ("bearing", "0"), ("altitude", "0"), ("accuracy", "65"), ("batt", "0.5")]
     report = parse_osmand(pairs, [], None, NOW)
-    assert report.fix == FixFields(1_750_000_000 * MICROS, -33.86882, 151.209296, 0.0, 0.0, 65.0)
+    assert report.fix == phone_fix(1_750_000_000 * MICROS, -33.86882, 151.209296, 0.0, 0.0, 65.0)
     assert report.battery == 0.5
 
 
@@ -77,7 +84,7 @@ def test_sdk_form_encoded_post_is_read_and_wins_over_the_url_query() -> None:
     url_query = {"id": "typed-into-the-url", "token": "abc"}
     report = parse_osmand(url_query, form, None, NOW)
     assert report.device_id == "48241179"
-    assert report.fix == FixFields(1_750_000_000 * MICROS, 37.4219983, -122.084, 10.0008, 90.0, 5.0)
+    assert report.fix == phone_fix(1_750_000_000 * MICROS, 37.4219983, -122.084, 10.0008, 90.0, 5.0)
     assert report.battery == 100.0
 
 
@@ -96,7 +103,7 @@ def test_deviceid_and_location_pair() -> None:
     # traccar/traccar OsmAndProtocolDecoderTest.testDecodeQuery: "deviceid=", "location=60.0,30.0"
     report = query({"deviceid": "123456", "timestamp": "1377177267", "location": "60.0,30.0"})
     assert report.device_id == "123456"
-    assert report.fix == FixFields(1_377_177_267 * MICROS, 60.0, 30.0)
+    assert report.fix == phone_fix(1_377_177_267 * MICROS, 60.0, 30.0)
 
 
 def test_id_wins_over_deviceid_and_lat_lon_win_over_location() -> None:
@@ -217,7 +224,7 @@ def test_boundary_coordinates_are_accepted() -> None:
 def test_overlong_optional_values_are_ignored() -> None:
     long = "1" * 65
     report = query({"id": "x" * 65, "lat": "1", "lon": "2", "speed": long, "batt": long, "accuracy": long})
-    assert report == OsmandReport(None, FixFields(NOW, 1.0, 2.0), None, None)
+    assert report == OsmandReport(None, phone_fix(NOW, 1.0, 2.0), None, None)
 
 
 def test_battery_outside_percent_is_unknown() -> None:
@@ -225,9 +232,9 @@ def test_battery_outside_percent_is_unknown() -> None:
     assert query({"lat": "1", "lon": "2", "batt": "-1"}).battery is None
 
 
-def test_fix_fields_become_a_fix_of_the_credentials_vehicle() -> None:
-    fields = FixFields(NOW, 1.0, 2.0, 3.0, 4.0, 5.0)
-    assert fields.to_fix("van-7") == Fix("van-7", NOW, 1.0, 2.0, 3.0, 4.0, 5.0)
+def test_a_phones_fix_becomes_a_fix_of_the_credentials_vehicle() -> None:
+    fields = phone_fix(NOW, 1.0, 2.0, 3.0, 4.0, 5.0)
+    assert for_vehicle(fields, "van-7") == Fix("van-7", NOW, 1.0, 2.0, 3.0, 4.0, 5.0)
 
 
 # --- OsmAnd JSON (traccar/traccar-client lib/preferences.dart, location template) -----------------
@@ -254,7 +261,7 @@ def android_json(**coords: object) -> dict[str, object]:
 def test_json_body_from_the_flutter_client() -> None:
     report = parse_osmand({}, {}, android_json(), NOW)
     expected_time = at(2025, 6, 15, 13, 45, 12, micro=862_000)
-    assert report == OsmandReport("48241179", FixFields(expected_time, 37.4219983, -122.084, 0.0, None, 5.0), 100.0)
+    assert report == OsmandReport("48241179", phone_fix(expected_time, 37.4219983, -122.084, 0.0, None, 5.0), 100.0)
 
 
 def test_json_ignores_query_and_form() -> None:
@@ -275,7 +282,7 @@ def test_json_minus_one_is_unknown() -> None:
     body = android_json(speed=-1, heading=-1, accuracy=-1)
     body["location"]["battery"] = {"level": -1, "is_charging": False}  # type: ignore[index]
     report = parse_osmand({}, {}, body, NOW)
-    assert report.fix == FixFields(at(2025, 6, 15, 13, 45, 12, micro=862_000), 37.4219983, -122.084)
+    assert report.fix == phone_fix(at(2025, 6, 15, 13, 45, 12, micro=862_000), 37.4219983, -122.084)
     assert report.battery is None
 
 
@@ -367,7 +374,7 @@ def owntracks_location(**fields: object) -> dict[str, object]:
 
 def test_owntracks_location() -> None:
     report = parse_owntracks(owntracks_location(), NOW)
-    assert report == OwnTracksReport("location", FixFields(1709037003 * MICROS, 50.1, 60.2, 5.0, 56.0, 10.0), 30.0)
+    assert report == OwnTracksReport("location", phone_fix(1709037003 * MICROS, 50.1, 60.2, 5.0, 56.0, 10.0), 30.0)
 
 
 def test_owntracks_ssid_spellings_are_accepted_and_ignored() -> None:
@@ -383,7 +390,7 @@ def test_owntracks_ssid_spellings_are_accepted_and_ignored() -> None:
 def test_owntracks_minimal_location_without_optional_fields() -> None:
     # owntracks/booklet json.md: acc, alt, cog, vac, vel are only added when not zero
     report = parse_owntracks({"_type": "location", "lat": 0.0, "lon": 0.0, "tst": 1778266175, "tid": "xx"}, NOW)
-    assert report == OwnTracksReport("location", FixFields(1778266175 * MICROS, 0.0, 0.0), None)
+    assert report == OwnTracksReport("location", phone_fix(1778266175 * MICROS, 0.0, 0.0), None)
 
 
 @pytest.mark.parametrize(

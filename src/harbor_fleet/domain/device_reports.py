@@ -24,9 +24,10 @@ a time. `rejected` is always one of REJECTION_REASONS (a fixed set, so it can be
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from harbor_fleet.domain.fixes import RANGES, Fix
 from harbor_fleet.domain.times import MICROS, parse_instant
@@ -71,25 +72,18 @@ _EPOCH_NUMBER = re.compile(r"[+-]?[0-9]{1,19}")  # what Java's Long.parseLong ta
 _WALL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?")
 
 
-@dataclass(frozen=True, slots=True)
-class FixFields:
-    """A fix without its vehicle: the endpoint takes the vehicle from the credential, never from the phone."""
+UNASSIGNED = ""  # the vehicle of a phone's fix until the endpoint gives it its credential's
 
-    recorded_at: int  # microseconds since the Unix epoch
-    lat: float
-    lng: float
-    speed_kmh: float | None = None
-    heading_deg: float | None = None
-    accuracy_m: float | None = None
 
-    def to_fix(self, vehicle_id: str) -> Fix:
-        return Fix(vehicle_id, self.recorded_at, self.lat, self.lng, self.speed_kmh, self.heading_deg, self.accuracy_m)
+def for_vehicle(fix: Fix, vehicle_id: str) -> Fix:
+    """A phone's fix as its credential's vehicle: the endpoint never takes the vehicle from the phone."""
+    return fix._replace(vehicle_id=vehicle_id)
 
 
 @dataclass(frozen=True, slots=True)
 class OsmandReport:
     device_id: str | None  # what the phone calls itself; the endpoint may compare it, never trusts it
-    fix: FixFields | None  # None: a heartbeat (no coordinates), or rejected
+    fix: Fix | None  # None: a heartbeat (no coordinates), or rejected
     battery: float | None  # percent, 0..100
     rejected: str | None = None  # a REJECTION_REASONS member when the position cannot be a fix
 
@@ -97,7 +91,7 @@ class OsmandReport:
 @dataclass(frozen=True, slots=True)
 class OwnTracksReport:
     kind: str  # the `_type`, or "unknown"
-    fix: FixFields | None  # only for kind "location"
+    fix: Fix | None  # only for kind "location"
     battery: float | None  # percent, 0..100
     rejected: str | None = None
 
@@ -168,14 +162,15 @@ def _bounded(params: Mapping[str, str], name: str, field: str) -> str | None:
     return value
 
 
-def _osmand_fix(params: Mapping[str, str], now_micros: int) -> FixFields | None:
+def _osmand_fix(params: Mapping[str, str], now_micros: int) -> Fix | None:
     position = _query_position(params)
     if position is None:
         return None
     timestamp = _bounded(params, "timestamp", "timestamp")
     heading = _short(params, "bearing") or _short(params, "heading")
     accuracy = _in_range(_to_float(_text_number(_short(params, "accuracy"))), "accuracy_m")
-    return FixFields(
+    return Fix(
+        UNASSIGNED,
         recorded_at=now_micros if timestamp is None else _text_time(timestamp),
         lat=position[0],
         lng=position[1],
@@ -204,12 +199,7 @@ def _split_location(value: str) -> tuple[str, str]:
 
 
 def _text_coordinate(text: str | None, field: str) -> float:
-    if text is None:
-        raise _Rejected(f"{field}_missing")
-    number = _text_number(text)
-    if number is None:
-        raise _Rejected(f"{field}_not_a_number")
-    return _coordinate(float(number), field)
+    return _coordinate(text, _text_number, field)
 
 
 def _text_time(text: str) -> int:
@@ -254,7 +244,7 @@ def _osmand_json(body: object, now_micros: int) -> OsmandReport:
     return OsmandReport(device_id, fix, battery)
 
 
-def _json_fix(location: Mapping[str, object], now_micros: int) -> FixFields | None:
+def _json_fix(location: Mapping[str, object], now_micros: int) -> Fix | None:
     coords = location.get("coords")
     if coords is None:
         return None
@@ -262,7 +252,8 @@ def _json_fix(location: Mapping[str, object], now_micros: int) -> FixFields | No
         raise _Rejected("coords_not_an_object")
     lat = _json_coordinate(coords.get("latitude"), "lat")
     lng = _json_coordinate(coords.get("longitude"), "lng")
-    return FixFields(
+    return Fix(
+        UNASSIGNED,
         recorded_at=_json_time(location.get("timestamp"), now_micros),
         lat=lat,
         lng=lng,
@@ -320,10 +311,11 @@ def parse_owntracks(body: object, now_micros: int) -> OwnTracksReport:
     return OwnTracksReport(kind, fix, battery)
 
 
-def _owntracks_fix(body: Mapping[str, object]) -> FixFields:
+def _owntracks_fix(body: Mapping[str, object]) -> Fix:
     lat = _json_coordinate(body.get("lat"), "lat")
     lng = _json_coordinate(body.get("lon"), "lng")
-    return FixFields(
+    return Fix(
+        UNASSIGNED,
         recorded_at=_owntracks_time(body.get("tst")),
         lat=lat,
         lng=lng,
@@ -373,18 +365,19 @@ def _to_float(number: Decimal | None) -> float | None:
 
 
 def _json_coordinate(value: object, field: str) -> float:
+    return _coordinate(value, _json_number, field)
+
+
+def _coordinate(value: Any, read: Callable[[Any], Decimal | None], field: str) -> float:
+    """A required latitude or longitude, read with `read` (the query's text rules or JSON's)."""
     if value is None:
         raise _Rejected(f"{field}_missing")
-    number = _json_number(value)
+    number = read(value)
     if number is None:
         raise _Rejected(f"{field}_not_a_number")
-    return _coordinate(float(number), field)
-
-
-def _coordinate(value: float, field: str) -> float:
-    if _in_range(value, field) is None:
+    if _in_range(float(number), field) is None:
         raise _Rejected(f"{field}_out_of_range")
-    return value
+    return float(number)
 
 
 def _in_range(value: float | None, field: str) -> float | None:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from harbor_fleet import metrics
 from harbor_fleet.adapters.postgres.store import DeviceRecord, PostgresStore, StoreUnavailable
-from harbor_fleet.domain.device_reports import FixFields, owntracks_location
-from harbor_fleet.domain.fixes import TimeWindow
+from harbor_fleet.domain.device_reports import for_vehicle, owntracks_location
+from harbor_fleet.domain.fixes import Fix, TimeWindow
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.service.credentials import Credentials
 from harbor_fleet.service.errors import InvalidFixes, InvalidToken, RateLimited, Unavailable
@@ -25,7 +25,7 @@ FLEET_VIEW_LIMIT = 100  # vehicles in an OwnTracks answer: the most recent, so a
 class Report:
     """What one request told of its device."""
 
-    fix: FixFields | None  # None: a heartbeat (no coordinates)
+    fix: Fix | None  # its vehicle still unassigned; None: a heartbeat (no coordinates)
     battery: float | None = None
     rejected: str | None = None  # why the fix it carried cannot be stored
 
@@ -73,17 +73,13 @@ class DeviceReports:
         others.sort(key=lambda fix: fix.recorded_at, reverse=True)
         return [owntracks_location(fleet.fleet_id, fix) for fix in others[:FLEET_VIEW_LIMIT]]
 
-    async def _store_fix(
-        self, device: DeviceRecord, fleet: FleetSettings, fields: FixFields, protocol: str
-    ) -> str | None:
+    async def _store_fix(self, device: DeviceRecord, fleet: FleetSettings, fix: Fix, protocol: str) -> str | None:
         """Store the fix; the reason it cannot ever be stored, if so."""
-        if not TimeWindow.at(self._service.now_micros(), fleet.retention_days).contains(fields.recorded_at):
+        if not TimeWindow.at(self._service.now_micros(), fleet.retention_days).contains(fix.recorded_at):
             return "recorded_at_outside_retention_or_future"
         try:
-            written = await self._service.store_fixes(fleet, [fields.to_fix(device.vehicle_id)])
+            written = await self._service.store_fixes(fleet, [for_vehicle(fix, device.vehicle_id)])
         except InvalidFixes:  # the only invalidity left once the fix is parsed: the fleet's vehicle cap
             return "vehicle_cap_reached"
-        outcome = "stored" if written.accepted else "duplicate"
-        metrics.FIXES.labels("accepted" if written.accepted else "duplicate").inc()
-        metrics.DEVICE_REPORTS.labels(protocol, outcome).inc()
+        metrics.DEVICE_REPORTS.labels(protocol, "stored" if written.accepted else "duplicate").inc()
         return None

@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from harbor_fleet import metrics
 from harbor_fleet.adapters.postgres.store import PostgresStore, StoreUnavailable
 from harbor_fleet.adapters.postgres.writer import (
     GroupCommitWriter,
@@ -29,6 +30,10 @@ from harbor_fleet.service.ingest_body import decode_fixes
 from harbor_fleet.service.status import StatusRenderer
 
 CATCH_UP_SECONDS = 0.5
+
+
+_FIXES_ACCEPTED = metrics.FIXES.labels("accepted")
+_FIXES_DUPLICATE = metrics.FIXES.labels("duplicate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +71,7 @@ class FleetService:
         return await self.store_fixes(fleet, fixes)
 
     async def store_fixes(self, fleet: FleetSettings, fixes: list[Fix]) -> Written:
-        """Store fixes already validated; returns once committed."""
+        """Store fixes already validated; returns once committed (and counted, whoever sent them)."""
         try:
             outcome = await self._writer.write(fleet.fleet_id, fixes)
         except WriterOverloaded as error:
@@ -78,6 +83,8 @@ class FleetService:
         if isinstance(outcome, VehicleCapReached):
             message = f"the fleet has reached its limit of {outcome.max_vehicles} vehicles"
             raise InvalidFixes([FixError(outcome.index, "vehicle_id", message)])
+        _FIXES_ACCEPTED.inc(outcome.accepted)
+        _FIXES_DUPLICATE.inc(outcome.duplicates)
         return outcome
 
     # Status

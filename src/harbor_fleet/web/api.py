@@ -9,7 +9,7 @@ from harbor_fleet.adapters.postgres.store import StoreUnavailable
 from harbor_fleet.domain.fleet import FleetSettings
 from harbor_fleet.service.errors import InvalidFixes, ServiceError, Unavailable, UnsupportedMediaType
 from harbor_fleet.web import track_query
-from harbor_fleet.web.call import Call, Reply, json_reply
+from harbor_fleet.web.call import Call, Reply, json_reply, media_type
 from harbor_fleet.web.track_render import render_track, wants_geojson
 
 if TYPE_CHECKING:
@@ -42,8 +42,6 @@ class Api:
             _refused(call, Unavailable.code, Unavailable.status)
             raise
         _ACCEPTED.inc()
-        _FIXES_ACCEPTED.inc(written.accepted)
-        _FIXES_DUPLICATE.inc(written.duplicates)
         return json_reply({"accepted": written.accepted, "duplicates": written.duplicates}, 202)
 
     async def _ingest(self, call: Call) -> Written:
@@ -78,8 +76,6 @@ class Api:
 
 
 _ACCEPTED = metrics.INGEST_REQUESTS.labels("accepted")
-_FIXES_ACCEPTED = metrics.FIXES.labels("accepted")
-_FIXES_DUPLICATE = metrics.FIXES.labels("duplicate")
 _FIXES_REJECTED = metrics.FIXES.labels("rejected")
 
 
@@ -100,4 +96,4 @@ def _refused(call: Call, code: str, status: int, error: ServiceError | None = No
 
 
 def _is_json(content_type: str | None) -> bool:
-    return content_type is not None and content_type.split(";", 1)[0].strip().lower() == "application/json"
+    return media_type(content_type) == "application/json"

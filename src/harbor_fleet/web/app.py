@@ -25,7 +25,7 @@ from harbor_fleet.web.devices import DeviceApi
 from harbor_fleet.web.fast import DirectApi
 from harbor_fleet.web.live import live_endpoint
 from harbor_fleet.web.map_page import map_endpoint
-from harbor_fleet.web.middleware import RequestId, RequestMetrics
+from harbor_fleet.web.middleware import RequestTracking
 from harbor_fleet.web.responses import endpoint, to_response
 from harbor_fleet.web.session import session_endpoints
 
@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> DirectApi:
     }
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestId), Middleware(RequestMetrics)],
+        middleware=[Middleware(RequestTracking)],
         exception_handlers=handlers,
         lifespan=lifespan,
     )

@@ -51,6 +51,11 @@ def service_error_reply(error: ServiceError) -> Reply:
     return error_reply(error.status, error.code, str(error), error.extra(), headers)
 
 
+def media_type(content_type: str | None) -> str:
+    """A Content-Type's type and subtype, lower-case, without parameters ("" when absent)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in raw:

@@ -1,7 +1,8 @@
 """The phone apps' own endpoints (DESIGN 2.9): `/api/v1/osmand` for Traccar Client (the OsmAnd protocol:
 query, form or JSON; answered 200 with an empty body once committed) and `/api/v1/owntracks` for OwnTracks
 in HTTP mode (JSON with HTTP Basic credentials; answered 200 with a JSON array once committed). Wrong or
-revoked credentials get 401, load 429/503 with Retry-After: the answers the apps retry later."""
+revoked credentials get 401, load 503 with Retry-After (never a 429: OwnTracks for iOS deletes a fix
+answered with any 4xx; docs/devices.md)."""
 
 import base64
 import binascii
@@ -13,7 +14,7 @@ from harbor_fleet.domain import owntracks_crypto
 from harbor_fleet.domain.device_reports import parse_osmand, parse_owntracks
 from harbor_fleet.service.devices import DeviceReports, Report
 from harbor_fleet.service.errors import InvalidToken, MissingToken
-from harbor_fleet.web.call import Call, Reply, json_reply
+from harbor_fleet.web.call import Call, Reply, json_reply, media_type
 
 if TYPE_CHECKING:
     from harbor_fleet.web.api import Api
@@ -29,7 +30,7 @@ class DeviceApi:
 
     async def osmand(self, call: Call) -> Reply:
         body = await call.read_body()
-        content_type = _media_type(call.headers.get("content-type"))
+        content_type = media_type(call.headers.get("content-type"))
         query = _pairs(call.query_string.decode("latin-1"))
         form = _pairs(body.decode("latin-1")) if content_type == "application/x-www-form-urlencoded" else []
         wants_json = content_type == "application/json" or body.lstrip().startswith(b"{")
@@ -81,10 +82,6 @@ def _sealed(key: str, messages: list[dict[str, object]]) -> dict[str, object]:
     """The answer to an encrypted request: one encrypted object wrapping the whole array, the one shape
     both apps open (owntracks/android `Parser.kt`, owntracks/ios `Connection.m` `decrypt`)."""
     return {"_type": "encrypted", "data": owntracks_crypto.encrypt(key, json.dumps(messages).encode())}
-
-
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 def _pairs(text: str) -> list[tuple[str, str]]:

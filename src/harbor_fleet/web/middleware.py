@@ -28,29 +28,13 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     return given if _valid(given) else f"{_PREFIX}-{next(_COUNTER):x}".encode()
 
 
-class RequestId:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = request_id_of(scope["headers"])
-        REQUEST_ID.set(request_id.decode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (_HEADER, request_id)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 UNMATCHED = "unmatched"  # the route label of a path no route took (never the raw path: unbounded series)
 
 
-class RequestMetrics:
+class RequestTracking:
+    """Around every request the Starlette app serves: its id (on the response and on every log line) and
+    its duration, labelled by route template and status (the hot paths do both in fast.py)."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -59,16 +43,19 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        request_id = request_id_of(scope["headers"])
+        REQUEST_ID.set(request_id.decode())
         status = 500  # unless an answer starts
 
-        async def send_noting_status(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message["headers"] = [*message.get("headers", ()), (_HEADER, request_id)]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
             http_timer(route, scope["method"], status).observe(time.perf_counter() - started)

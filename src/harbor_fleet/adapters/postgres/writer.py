@@ -132,6 +132,7 @@ class GroupCommitWriter:
 
     async def _write_batch(self, batch: list[_Request]) -> None:
         started = time.perf_counter()
+        size = sum(len(request.fixes) for request in batch)
         try:
             stored = await store_batch(await self._connection(), batch, self._notify)
         except psycopg.OperationalError as error:
@@ -146,9 +147,9 @@ class GroupCommitWriter:
             self._on_uncertain({request.fleet_id for request in batch})
             raise
         finally:
-            self._pending_fixes -= sum(len(request.fixes) for request in batch)
+            self._pending_fixes -= size
         metrics.WRITER_COMMIT.observe(time.perf_counter() - started)
-        metrics.WRITER_BATCH.observe(sum(len(request.fixes) for request in batch))
+        metrics.WRITER_BATCH.observe(size)
         for fleet_id, events in stored.events.items():
             await self._on_commit(fleet_id, events)
         for request, outcome in zip(batch, stored.outcomes, strict=True):
