@@ -699,6 +699,31 @@ def batch_phase(server: Server, credentials: Credentials, options: Options, work
     return _signed_phase("batch", server, credentials, options, workdir, database_url, pool, options.batch_size)
 
 
+WRITER_SERIES = ("harbor_writer_batch_size_count", "harbor_writer_batch_size_sum", "harbor_writer_commit_seconds_sum")
+
+
+def writer_totals(server: Server) -> dict[str, float]:
+    """The group-commit writers' running totals from /metrics (summed over workers): commits, fixes, seconds."""
+    with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    totals = dict.fromkeys(WRITER_SERIES, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in totals:
+            totals[name] += float(value)
+    return totals
+
+
+def writer_figures(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    commits, fixes, busy = (after[name] - before[name] for name in WRITER_SERIES)
+    if not commits:
+        return "writer: no commits"
+    return (
+        f"writer: {commits:,.0f} commits ({commits / seconds:,.0f}/s), {fixes / commits:.1f} fixes per commit, "
+        f"{1000 * busy / commits:.2f} ms per commit (the writers busy {busy / seconds:.0%} of the run)"
+    )
+
+
 def _signed_phase(
     name: str,
     server: Server,
@@ -717,11 +742,12 @@ def _signed_phase(
     write_requests(requests_file, credentials.secret, bodies(pool, fixes_per_body), paths)
     size_mb = requests_file.stat().st_size / 1e6
     say(f"{name}: {requests_file.name} is {size_mb:.1f} MB; wrk -c{options.connections} for {options.duration} s")
-    before = stored_fixes(database_url, *fleets)
+    before, writer_before = stored_fixes(database_url, *fleets), writer_totals(server)
     script_args = [str(requests_file), credentials.key_id, "1"]  # each request's path comes from the file
     run = phase.runs["closed"] = wrk(server, paths[0], options, options.duration, ["-s", str(INGEST_LUA)], script_args)
     stored = stored_fixes(database_url, *fleets) - before  # committed while wrk ran
     settled = settled_fixes(database_url, *fleets) - before
+    phase.notes.append(writer_figures(writer_before, writer_totals(server), run.wall_s))
     if not options.keep_files:
         requests_file.unlink()
     accepted = run.extra.get("accepted", 0)
