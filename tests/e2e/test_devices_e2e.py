@@ -73,17 +73,24 @@ def test_a_phone_set_up_from_the_printed_values_reaches_the_map(
 async def phone(
     url: str, credential: str, number: int, acknowledged: list[tuple[int, int]], enough: asyncio.Event
 ) -> None:
-    """A Traccar Client sending one fix after another, each kept until it is answered 200."""
+    """A Traccar Client sending one fix after another, each kept until it is answered 200; odd-numbered
+    phones run the SDK's JSON upload, five positions a request (traccar/traccar-client-sdk HttpUploader.kt)."""
+    batch = 5 if number % 2 else 1
     async with httpx2.AsyncClient(timeout=10) as http:
         base = int(time.time()) - 3600
-        for sent in range(10_000):
-            query = {"id": credential, "timestamp": str(base + sent), "lat": "1", "lon": str(number)}
+        for sent in range(0, 10_000, batch):
+            times = [base + sent + k for k in range(batch)]
             try:
-                response = await http.post(url, params=query)
+                if batch == 1:
+                    query = {"id": credential, "timestamp": str(times[0]), "lat": "1", "lon": str(number)}
+                    response = await http.post(url, params=query)
+                else:
+                    items = [{"id": credential, "timestamp": at, "lat": 1.0, "lon": float(number)} for at in times]
+                    response = await http.post(url, json=items)
             except httpx2.TransportError:
                 return  # the server is gone
             if response.status_code == 200:
-                acknowledged.append((number, base + sent))
+                acknowledged.extend((number, at) for at in times)
                 if len(acknowledged) >= KILL_AFTER_ACKNOWLEDGED:
                     enough.set()
 

@@ -157,8 +157,66 @@ def test_an_owntracks_location_is_stored_and_answered_with_an_array(harbor: Harb
 def test_owntracks_credentials_must_match(harbor: Harbor, device: IssuedDevice) -> None:
     location = {"_type": "location", "lat": 1.0, "lon": 2.0, "tst": int(time.time())}
     for headers in (basic(device.device_id, "wrong"), basic("dev-other", device.token), {}):
-        assert harbor.client.post(OWNTRACKS, json=location, headers=headers).status_code == 401
+        refused = harbor.client.post(OWNTRACKS, json=location, headers=headers)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Basic realm=")  # the scheme that would do
     assert stored(harbor) == []
+    assert "www-authenticate" not in harbor.client.get(OSMAND, params={"lat": "1", "lon": "2"}).headers
+
+
+def sdk_position(token: str, seconds: int, lat: float, **more: object) -> dict[str, object]:
+    """One item of the Traccar Client SDK's JSON upload, as traccar/traccar-client-sdk
+    core/src/commonMain/kotlin/org/traccar/client/HttpUploader.kt builds it (`uploadJson`): the query
+    form's names, JSON numbers, timestamp in seconds, speed in knots rounded to 2 decimals."""
+    return {"id": token, "lat": lat, "lon": 13.4, "timestamp": seconds, "accuracy": 5.0, "altitude": 30.0, **more}
+
+
+def test_the_sdks_json_batch_is_stored_in_one_answer(harbor: Harbor, device: IssuedDevice) -> None:
+    now = int(time.time())
+    batch = [
+        sdk_position(device.token, now - 30, 52.1, speed=10.0, bearing=90.0, batt=70.0, charge=True),
+        sdk_position(device.token, now - 20, 123.0),  # no retry can mend it: dropped, the others kept
+        sdk_position(device.token, now - 10, 52.3, batt=65.0),
+        {"id": device.token, "timestamp": now - 5, "batt": 64.0},  # a heartbeat: no coordinates
+    ]
+    answer = harbor.client.post(OSMAND, json=batch)
+    assert (answer.status_code, answer.content) == (200, b"")
+    assert stored(harbor) == [
+        ("f1", "van-7", 52.1, 13.4, 18.52, 90.0, 5.0),
+        ("f1", "van-7", 52.3, 13.4, None, None, 5.0),
+    ]
+    assert listed(harbor)["battery"] == 64.0 and listed(harbor)["rejection"] == "lat_out_of_range"
+    again = harbor.client.post(OSMAND, json=batch)  # a failed upload is resent whole: duplicates
+    assert again.status_code == 200 and len(stored(harbor)) == 2
+
+
+def test_a_batch_is_one_devices_and_bounded(harbor: Harbor, device: IssuedDevice) -> None:
+    now = int(time.time())
+    other = harbor.call(DeviceAdmin(harbor.application.admin.store).create, "f1", "van-8")
+    mixed = harbor.client.post(OSMAND, json=[sdk_position(device.token, now, 1.0), sdk_position(other.token, now, 2.0)])
+    assert (mixed.status_code, mixed.json()["error"]["code"]) == (400, "mixed_devices")
+    huge = harbor.client.post(OSMAND, json=[sdk_position(device.token, now - i, 1.0) for i in range(1001)])
+    assert (huge.status_code, huge.json()["error"]["code"]) == (413, "too_many_positions")
+    assert harbor.client.post(OSMAND, json=[]).status_code == 401  # no credential in it
+    assert harbor.client.post(OSMAND, json=[sdk_position("not-a-device", now, 1.0)]).status_code == 401
+    assert stored(harbor) == []
+
+
+def test_a_late_resend_does_not_set_the_battery_back(harbor: Harbor, device: IssuedDevice) -> None:
+    """The apps resend unacknowledged fixes oldest first, sometimes hours late: the battery shown is the
+    newest reading's, whatever order the readings arrive in."""
+    now = int(time.time())
+    fresh = {"id": device.token, "lat": "1", "lon": "2", "timestamp": str(now - 10), "batt": "40"}
+    assert harbor.client.get(OSMAND, params=fresh).status_code == 200
+    late = {**fresh, "lat": "1.5", "timestamp": str(now - 3600), "batt": "95"}
+    assert harbor.client.get(OSMAND, params=late).status_code == 200
+    assert len(stored(harbor)) == 2 and listed(harbor)["battery"] == 40.0
+    old_heartbeat = {"id": device.token, "timestamp": str(now - 600), "batt": "90"}
+    assert harbor.client.get(OSMAND, params=old_heartbeat).status_code == 200
+    assert listed(harbor)["battery"] == 40.0
+    newer = {**fresh, "lat": "2", "timestamp": str(now - 1), "batt": "38"}
+    assert harbor.client.get(OSMAND, params=newer).status_code == 200
+    assert listed(harbor)["battery"] == 38.0
 
 
 def test_a_device_fix_reaches_the_live_stream(harbor: Harbor, device: IssuedDevice, token: IssuedToken) -> None:

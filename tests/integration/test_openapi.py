@@ -222,6 +222,13 @@ def _aim_device(case: schemathesis.Case, world: World, share: float) -> None:
         if isinstance(case.body, dict) and share < 0.4:
             case.body.update({"_type": "location", "tst": int(time.time()) - 5})
         return
+    if isinstance(case.body, list):  # the SDK's batch: every position names the device
+        for item in case.body:
+            if isinstance(item, dict):
+                item["id"] = world.device.token
+                if share < 0.4:
+                    item["timestamp"] = int(time.time()) - 5
+        return
     query = case.query if isinstance(case.query, MutableMapping) else {}
     if "id" not in query:
         return

@@ -14,6 +14,7 @@ from harbor_fleet.domain.device_reports import (
     OwnTracksReport,
     for_vehicle,
     parse_osmand,
+    parse_osmand_batch,
     parse_owntracks,
 )
 from harbor_fleet.domain.fixes import Fix
@@ -187,11 +188,22 @@ def test_query_accuracy_zero_means_not_reported(accuracy: str, metres: float | N
 def test_heartbeat_without_coordinates() -> None:
     # traccar/traccar OsmAndProtocolDecoderTest: "id=123456&timestamp=1377177267&cell=...&wifi=..."
     report = query({"id": "123456", "timestamp": "1377177267", "cell": "257,02,16,2224", "batt": "42"})
-    assert report == OsmandReport(device_id="123456", fix=None, battery=42.0, rejected=None)
+    assert report == OsmandReport(device_id="123456", fix=None, battery=42.0, rejected=None, at=1377177267 * MICROS)
+    assert report.time == 1377177267 * MICROS  # what dates its battery reading
 
 
 def test_a_heartbeat_with_a_bad_timestamp_is_still_a_heartbeat() -> None:
     assert query({"id": "1", "timestamp": "garbage"}) == OsmandReport("1", None, None, None)
+
+
+def test_a_fixs_report_is_dated_by_its_fix() -> None:
+    report = query({"id": "1", "lat": "1", "lon": "2", "timestamp": "1700000000"})
+    assert report.fix is not None and report.time == report.fix.recorded_at == 1_700_000_000 * MICROS
+
+
+def test_a_rejected_fixs_report_keeps_the_time_it_said() -> None:
+    report = query({"id": "1", "lat": "95", "lon": "2", "timestamp": "1700000000", "batt": "50"})
+    assert (report.rejected, report.at, report.battery) == ("lat_out_of_range", 1_700_000_000 * MICROS, 50.0)
 
 
 @pytest.mark.parametrize(
@@ -300,7 +312,9 @@ def test_json_heading_360_and_huge_speed() -> None:
 def test_json_without_coords_is_a_heartbeat() -> None:
     body = android_json()
     del body["location"]["coords"]  # type: ignore[attr-defined]
-    assert parse_osmand({}, {}, body, NOW) == OsmandReport("48241179", None, 100.0, None)
+    said = parse_osmand({}, {}, android_json(), NOW).fix
+    assert said is not None  # the same location's timestamp dates the heartbeat's battery
+    assert parse_osmand({}, {}, body, NOW) == OsmandReport("48241179", None, 100.0, None, at=said.recorded_at)
 
 
 def test_json_without_timestamp_is_now() -> None:
@@ -341,6 +355,75 @@ def test_json_overlong_device_id_is_ignored() -> None:
     body = android_json()
     body["device_id"] = "d" * 65
     assert parse_osmand({}, {}, body, NOW).device_id is None
+
+
+# --- The SDK's JSON batch (traccar/traccar-client-sdk HttpUploader.kt, `uploadJson`) --------------
+
+
+def sdk_item(**fields: object) -> dict[str, object]:
+    """One position as HttpUploader.kt writes it with `uploadJson`: `put("id", deviceId)`, `lat`, `lon`,
+    `timestamp` = time / 1000 (seconds), `accuracy`, `altitude`, `speed` in knots rounded to 2 decimals,
+    `bearing`, `batt`, `charge` (a boolean), then the configured attributes."""
+    item: dict[str, object] = {
+        "id": "tok",
+        "lat": 37.4219983,
+        "lon": -122.084,
+        "timestamp": 1_750_000_000,
+        "accuracy": 5.0,
+        "altitude": 5.0,
+        "speed": 5.4,
+        "bearing": 90.0,
+        "batt": 85.0,
+        "charge": True,
+    }
+    item.update(fields)
+    return item
+
+
+def test_sdk_batch_items_read_as_the_query_form() -> None:
+    first, second = parse_osmand_batch([sdk_item(), sdk_item(timestamp=1_750_000_005, speed=0.0)], NOW)
+    assert first == OsmandReport(
+        "tok",
+        phone_fix(1_750_000_000 * MICROS, 37.4219983, -122.084, 10.0008, 90.0, 5.0),
+        85.0,
+    )
+    assert second.fix is not None and second.fix.speed_kmh == 0.0 and second.fix.recorded_at == 1_750_000_005 * MICROS
+
+
+def test_sdk_batch_items_each_stand_alone() -> None:
+    reports = parse_osmand_batch(
+        [
+            sdk_item(lat=123.0),
+            "not an object",
+            {"id": "tok", "timestamp": 1_750_000_000, "batt": 50},  # a heartbeat
+            sdk_item(lat={"nested": 1}),  # an object is no value: lat missing
+            sdk_item(timestamp=None),  # null is absent: now
+        ],
+        NOW,
+    )
+    assert [report.rejected for report in reports] == [
+        "lat_out_of_range",
+        "item_not_an_object",
+        None,
+        "lat_missing",
+        None,
+    ]
+    assert reports[2].fix is None and reports[2].battery == 50.0 and reports[2].at == 1_750_000_000 * MICROS
+    assert reports[4].fix is not None and reports[4].fix.recorded_at == NOW
+    assert all(report.rejected is None or report.rejected in REJECTION_REASONS for report in reports)
+
+
+def test_sdk_batch_numbers_keep_the_digits_sent() -> None:
+    (report,) = parse_osmand_batch([sdk_item(lat=1e-05, lon=-0.1, speed=10)], NOW)
+    assert report.fix is not None and (report.fix.lat, report.fix.lng, report.fix.speed_kmh) == (1e-05, -0.1, 18.52)
+
+
+def test_battery_is_kept_to_a_hundredth() -> None:
+    assert [query({"id": "1", "batt": batt}).battery for batt in ("1e-50", "99.999", "42.125")] == [0.0, 100.0, 42.12]
+
+
+def test_an_empty_batch_has_no_reports() -> None:
+    assert parse_osmand_batch([], NOW) == []
 
 
 # --- OwnTracks (owntracks/booklet docs/tech/json.md; owntracks/android test fixtures) ------------

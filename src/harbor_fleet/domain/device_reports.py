@@ -38,6 +38,7 @@ MAX_VALUE_CHARS = 64
 REJECTION_REASONS = frozenset(
     {
         "body_not_an_object",
+        "item_not_an_object",
         "location_not_an_object",
         "coords_not_an_object",
         "location_malformed",
@@ -86,6 +87,11 @@ class OsmandReport:
     fix: Fix | None  # None: a heartbeat (no coordinates), or rejected
     battery: float | None  # percent, 0..100
     rejected: str | None = None  # a REJECTION_REASONS member when the position cannot be a fix
+    at: int | None = None  # without a fix: when the report was taken, if it says so readably
+
+    @property
+    def time(self) -> int | None:
+        return self.fix.recorded_at if self.fix is not None else self.at
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +137,61 @@ def parse_osmand(query: Params, form: Params, json_body: object | None, now_micr
     """
     if json_body is not None:
         return _osmand_json(json_body, now_micros)
-    params = _merge(query, form)
+    return _osmand_params(_merge(query, form), now_micros)
+
+
+def parse_osmand_batch(items: Sequence[object], now_micros: int) -> list[OsmandReport]:
+    """Read the Traccar Client SDK's JSON upload (`uploadJson`, traccar/traccar-client-sdk
+    core/src/commonMain/kotlin/org/traccar/client/HttpUploader.kt): a JSON array of flat objects, one per
+    position, with the query form's names and units (`id`, `lat`, `lon`, `timestamp` in seconds, `speed`
+    in knots, `batt`, `charge` a boolean, ...). Each is read as parse_osmand reads a query; an item that is
+    not an object is rejected (`item_not_an_object`). A value that is an object, an array or null is
+    absent."""
+    return [_osmand_item(item, now_micros) for item in items]
+
+
+def _osmand_item(item: object, now_micros: int) -> OsmandReport:
+    if not isinstance(item, dict):
+        return OsmandReport(None, None, None, "item_not_an_object")
+    params = {name: text for name, value in item.items() if (text := _json_text(value)) is not None}
+    return _osmand_params(params, now_micros)
+
+
+def _json_text(value: object) -> str | None:
+    """A JSON scalar as the query form would carry it: the digits sent for a number (repr keeps them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
+    return None
+
+
+def _osmand_params(params: Mapping[str, str], now_micros: int) -> OsmandReport:
     device_id = _short(params, "id") or _short(params, "deviceid")
     battery = _battery(_text_number(_short(params, "batt")))
     try:
         fix = _osmand_fix(params, now_micros)
     except _Rejected as rejection:
-        return OsmandReport(device_id, None, battery, rejection.reason)
-    return OsmandReport(device_id, fix, battery)
+        return OsmandReport(
+            device_id, None, battery, rejection.reason, _time_or_none(_text_time, params.get("timestamp"))
+        )
+    at = None if fix is not None else _time_or_none(_text_time, params.get("timestamp"))
+    return OsmandReport(device_id, fix, battery, at=at)
+
+
+def _time_or_none(read: Callable[[str], int], value: object) -> int | None:
+    """A report's own time, when it says one that can be read (a heartbeat's battery is dated by it);
+    `value` is at most MAX_VALUE_CHARS long or not read."""
+    if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
+        return None
+    try:
+        return read(value)
+    except _Rejected:
+        return None
 
 
 def _merge(query: Params, form: Params) -> dict[str, str]:
@@ -226,8 +279,8 @@ def _osmand_json(body: object, now_micros: int) -> OsmandReport:
     OsmAndProtocolDecoder.decodeJson. Only the JSON is read (as Traccar does). No `coords`: a heartbeat.
     `speed` is m/s; -1 (any negative) is unknown for speed, heading, accuracy and battery level;
     `battery.level` is 0..1. A body that is not an object or has no `location` object is rejected: it
-    is no heartbeat, it is a request we cannot read (for one, the SDK's optional batch upload, a JSON
-    array, is not supported here).
+    is no heartbeat, it is a request we cannot read (the SDK's batch upload, a JSON array, is read by
+    parse_osmand_batch).
     """
     if not isinstance(body, dict):
         return OsmandReport(None, None, None, "body_not_an_object")
@@ -237,11 +290,15 @@ def _osmand_json(body: object, now_micros: int) -> OsmandReport:
     if not isinstance(location, dict):
         return OsmandReport(device_id, None, None, "location_not_an_object")
     battery = _json_battery(location.get("battery"))
+
+    def said_time() -> int | None:
+        return _time_or_none(lambda text: _json_time(text, now_micros), location.get("timestamp"))
+
     try:
         fix = _json_fix(location, now_micros)
     except _Rejected as rejection:
-        return OsmandReport(device_id, None, battery, rejection.reason)
-    return OsmandReport(device_id, fix, battery)
+        return OsmandReport(device_id, None, battery, rejection.reason, said_time())
+    return OsmandReport(device_id, fix, battery, at=None if fix is not None else said_time())
 
 
 def _json_fix(location: Mapping[str, object], now_micros: int) -> Fix | None:
@@ -401,9 +458,10 @@ def _heading(value: float | None) -> float | None:
 
 
 def _battery(number: Decimal | None) -> float | None:
+    """Percent, to a hundredth: finer is noise, and PostgreSQL's `real` cannot hold every tiny value."""
     if number is None or not 0 <= number <= 100:
         return None
-    return float(number)
+    return float(round(number, 2))
 
 
 def owntracks_location(fleet_id: str, fix: Fix) -> dict[str, object]:

@@ -7,6 +7,7 @@ in `device list`, and answered like a stored one: the apps resend anything else,
 such fix would otherwise hold up every later one on the phone forever.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harbor_fleet import metrics
@@ -18,16 +19,21 @@ from harbor_fleet.service.credentials import Credentials
 from harbor_fleet.service.errors import InvalidFixes, InvalidToken, RateLimited, Unavailable
 from harbor_fleet.service.fleet_service import FleetService
 
+OUTSIDE_WINDOW = "recorded_at_outside_retention_or_future"
 FLEET_VIEW_LIMIT = 100  # vehicles in an OwnTracks answer: the most recent, so an answer stays small
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """What one request told of its device."""
+    """What one position (a request, or one item of a batch) told of its device."""
 
     fix: Fix | None  # its vehicle still unassigned; None: a heartbeat (no coordinates)
     battery: float | None = None
     rejected: str | None = None  # why the fix it carried cannot be stored
+    at: int | None = None  # when it was taken, if it says and has no fix (a heartbeat's time)
+
+    def time(self, now_micros: int) -> int:
+        return self.fix.recorded_at if self.fix is not None else self.at if self.at is not None else now_micros
 
 
 class DeviceReports:
@@ -44,21 +50,38 @@ class DeviceReports:
         except RateLimited as error:
             raise Unavailable(retry_after=error.retry_after) from error
 
-    async def report(self, device: DeviceRecord, report: Report, protocol: str) -> None:
-        """Store the report's fix (returns once committed) and note the device as heard."""
+    async def report(self, device: DeviceRecord, reports: Sequence[Report], protocol: str) -> None:
+        """Store the reports' fixes in one commit (returns once committed) and note the device as heard: its
+        battery as the newest report that has one says (a late resend of an old fix does not set it back),
+        and the reason of the last fix dropped, if one was."""
         fleet = await self._credentials.fleets.get(device.fleet_id)
         if fleet is None:
             raise InvalidToken("the device's fleet no longer exists")
-        rejected = report.rejected
-        if report.fix is not None and rejected is None:
-            rejected = await self._store_fix(device, fleet, report.fix, protocol)
-        if rejected is not None:
-            metrics.FIXES.labels("rejected").inc()
-            metrics.DEVICE_REPORTS.labels(protocol, "rejected").inc()
-        elif report.fix is None:
-            metrics.DEVICE_REPORTS.labels(protocol, "heartbeat").inc()
+        rejections = [report.rejected for report in reports]
+        storable = [(index, report.fix) for index, report in enumerate(reports) if report.fix and not report.rejected]
+        if storable:
+            reasons = await self._store_fixes(device, fleet, [fix for _, fix in storable], protocol)
+            for (index, _), reason in zip(storable, reasons, strict=True):
+                rejections[index] = reason
+        self._count(reports, rejections, protocol)
+        await self._seen(device, reports, next((r for r in reversed(rejections) if r is not None), None))
+
+    def _count(self, reports: Sequence[Report], rejections: Sequence[str | None], protocol: str) -> None:
+        dropped = sum(reason is not None for reason in rejections)
+        paired = zip(reports, rejections, strict=True)
+        heartbeats = sum(report.fix is None and reason is None for report, reason in paired)
+        if dropped:
+            metrics.FIXES.labels("rejected").inc(dropped)
+            metrics.DEVICE_REPORTS.labels(protocol, "rejected").inc(dropped)
+        if heartbeats:
+            metrics.DEVICE_REPORTS.labels(protocol, "heartbeat").inc(heartbeats)
+
+    async def _seen(self, device: DeviceRecord, reports: Sequence[Report], rejected: str | None) -> None:
+        now = self._service.now_micros()
+        dated = [(report.time(now), report.battery) for report in reports if report.battery is not None]
+        battery_at, battery = max(dated, key=lambda pair: pair[0]) if dated else (None, None)
         try:
-            await self._store.device_seen(device.device_id, report.battery, rejected)
+            await self._store.device_seen(device.device_id, battery, battery_at, rejected)
         except StoreUnavailable as error:
             raise Unavailable(retry_after=1) from error
 
@@ -73,13 +96,21 @@ class DeviceReports:
         others.sort(key=lambda fix: fix.recorded_at, reverse=True)
         return [owntracks_location(fleet.fleet_id, fix) for fix in others[:FLEET_VIEW_LIMIT]]
 
-    async def _store_fix(self, device: DeviceRecord, fleet: FleetSettings, fix: Fix, protocol: str) -> str | None:
-        """Store the fix; the reason it cannot ever be stored, if so."""
-        if not TimeWindow.at(self._service.now_micros(), fleet.retention_days).contains(fix.recorded_at):
-            return "recorded_at_outside_retention_or_future"
+    async def _store_fixes(
+        self, device: DeviceRecord, fleet: FleetSettings, fixes: Sequence[Fix], protocol: str
+    ) -> list[str | None]:
+        """Store the fixes as one write; for each, the reason it can never be stored, if so."""
+        window = TimeWindow.at(self._service.now_micros(), fleet.retention_days)
+        reasons = [None if window.contains(fix.recorded_at) else OUTSIDE_WINDOW for fix in fixes]
+        kept = [for_vehicle(fix, device.vehicle_id) for fix, reason in zip(fixes, reasons, strict=True) if not reason]
+        if not kept:
+            return reasons
         try:
-            written = await self._service.store_fixes(fleet, [for_vehicle(fix, device.vehicle_id)])
-        except InvalidFixes:  # the only invalidity left once the fix is parsed: the fleet's vehicle cap
-            return "vehicle_cap_reached"
-        metrics.DEVICE_REPORTS.labels(protocol, "stored" if written.accepted else "duplicate").inc()
-        return None
+            written = await self._service.store_fixes(fleet, kept)
+        except InvalidFixes:  # the only invalidity left once the fixes are parsed: the fleet's vehicle cap
+            return [reason or "vehicle_cap_reached" for reason in reasons]
+        if written.accepted:
+            metrics.DEVICE_REPORTS.labels(protocol, "stored").inc(written.accepted)
+        if written.duplicates:
+            metrics.DEVICE_REPORTS.labels(protocol, "duplicate").inc(written.duplicates)
+        return reasons

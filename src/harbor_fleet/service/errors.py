@@ -13,6 +13,7 @@ class ServiceError(Exception):
     def __init__(self, message: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message or self.message)
         self.retry_after = retry_after
+        self.headers: dict[str, str] = {}  # more answer headers (an authentication challenge)
 
     def extra(self) -> dict[str, object]:
         return {}
@@ -52,6 +53,10 @@ BodyTooLarge = _error("BodyTooLarge", 413, "body_too_large", "the body is larger
 UnsupportedMediaType = _error(
     "UnsupportedMediaType", 415, "unsupported_media_type", "the content type must be application/json"
 )
+MixedDevices = _error(
+    "MixedDevices", 400, "mixed_devices", "every position of a batch must name the same device identifier"
+)
+TooManyPositions = _error("TooManyPositions", 413, "too_many_positions", "a batch holds at most 1000 positions")
 Unavailable = _error("Unavailable", 503, "unavailable", "the database is unavailable; retry shortly")
 
 

@@ -48,7 +48,7 @@ def error_reply(
 
 def service_error_reply(error: ServiceError) -> Reply:
     headers = {"retry-after": str(error.retry_after)} if error.retry_after is not None else {}
-    return error_reply(error.status, error.code, str(error), error.extra(), headers)
+    return error_reply(error.status, error.code, str(error), error.extra(), {**headers, **error.headers})
 
 
 def media_type(content_type: str | None) -> str:

@@ -11,9 +11,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from harbor_fleet.domain import owntracks_crypto
-from harbor_fleet.domain.device_reports import parse_osmand, parse_owntracks
+from harbor_fleet.domain.device_reports import OsmandReport, parse_osmand, parse_osmand_batch, parse_owntracks
 from harbor_fleet.service.devices import DeviceReports, Report
-from harbor_fleet.service.errors import InvalidToken, MissingToken
+from harbor_fleet.service.errors import (
+    InvalidToken,
+    MissingToken,
+    MixedDevices,
+    ServiceError,
+    TooManyPositions,
+)
 from harbor_fleet.web.call import Call, Reply, json_reply, media_type
 
 if TYPE_CHECKING:
@@ -33,17 +39,39 @@ class DeviceApi:
         content_type = media_type(call.headers.get("content-type"))
         query = _pairs(call.query_string.decode("latin-1"))
         form = _pairs(body.decode("latin-1")) if content_type == "application/x-www-form-urlencoded" else []
-        wants_json = content_type == "application/json" or body.lstrip().startswith(b"{")
+        wants_json = content_type == "application/json" or body.lstrip()[:1] in (b"{", b"[")
         document = _json_or_none(body) if wants_json else None
-        parsed = parse_osmand(query, form, document, self._api.application.service.now_micros())
+        now = self._api.application.service.now_micros()
+        if isinstance(document, list):
+            return await self._osmand_batch(parse_osmand_batch(document, now))
+        parsed = parse_osmand(query, form, document, now)
         device = await self._devices.device(parsed.device_id)
         # A body that is not JSON can never be: dropped with its reason, or it would block the phone's queue.
         rejected = NOT_JSON if wants_json and document is None else parsed.rejected
-        fix = None if rejected else parsed.fix
-        await self._devices.report(device, Report(fix, parsed.battery, rejected), "osmand")
+        await self._devices.report(device, [_report(parsed, rejected)], "osmand")
+        return Reply(200, b"", "text/plain")
+
+    async def _osmand_batch(self, parsed: list[OsmandReport]) -> Reply:
+        """The SDK's JSON upload: all the positions of one device, answered once all are committed (the SDK
+        keeps or deletes the whole batch by the answer)."""
+        if len(parsed) > MAX_BATCH_POSITIONS:
+            raise TooManyPositions
+        named = {report.device_id for report in parsed if report.device_id is not None}
+        if len(named) > 1:
+            raise MixedDevices
+        device = await self._devices.device(next(iter(named), None))
+        await self._devices.report(device, [_report(report, report.rejected) for report in parsed], "osmand")
         return Reply(200, b"", "text/plain")
 
     async def owntracks(self, call: Call) -> Reply:
+        try:
+            return await self._owntracks(call)
+        except ServiceError as error:
+            if error.status == 401:  # RFC 9110: a 401 names the scheme that would do
+                error.headers["www-authenticate"] = 'Basic realm="Harbor Fleet", charset="UTF-8"'
+            raise
+
+    async def _owntracks(self, call: Call) -> Reply:
         username, password = _basic(call.headers.get("authorization"))
         device = await self._devices.device(password)
         if username != device.device_id:
@@ -51,23 +79,31 @@ class DeviceApi:
         body = await call.read_body()
         document = _json_or_none(body)  # the app retries anything but a 200, and would block its queue
         if document is None and body.strip():
-            await self._devices.report(device, Report(None, rejected=NOT_JSON), "owntracks")
+            await self._devices.report(device, [Report(None, rejected=NOT_JSON)], "owntracks")
             return json_reply([])
         sealed = device.owntracks_key is not None and _encrypted(document)
         if sealed:
             assert isinstance(document, dict) and device.owntracks_key is not None
             plaintext = owntracks_crypto.decrypt(device.owntracks_key, document.get("data"))
             if plaintext is None:
-                await self._devices.report(device, Report(None, rejected=UNDECRYPTABLE), "owntracks")
+                await self._devices.report(device, [Report(None, rejected=UNDECRYPTABLE)], "owntracks")
                 return json_reply([])
             document = _json_or_none(plaintext)
         parsed = parse_owntracks(document, self._api.application.service.now_micros())
-        await self._devices.report(device, Report(parsed.fix, parsed.battery, parsed.rejected), "owntracks")
+        await self._devices.report(device, [Report(parsed.fix, parsed.battery, parsed.rejected)], "owntracks")
         view = await self._devices.fleet_view(device)  # messages for the app to show
         if sealed and view:
             assert device.owntracks_key is not None
             return json_reply(_sealed(device.owntracks_key, view))
         return json_reply(view)
+
+
+MAX_BATCH_POSITIONS = 1000  # as a signed batch; the SDK sends at most 100
+
+
+def _report(parsed: OsmandReport, rejected: str | None) -> Report:
+    fix = None if rejected else parsed.fix
+    return Report(fix, parsed.battery, rejected, parsed.at)
 
 
 UNDECRYPTABLE = "payload_undecryptable"  # the device's key does not open it: a wrong key in the app
