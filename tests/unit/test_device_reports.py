@@ -1,4 +1,4 @@
-"""The phone apps' requests, as each app builds them, read into fixes (domain/device_reports.py).
+"""The phone apps' requests, as each app builds them, read into fixes (domain/osmand.py, domain/owntracks.py).
 
 Every request below names the source file that builds it (or the server test it comes from).
 """
@@ -7,17 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from harbor_fleet.domain.device_reports import (
-    REJECTION_REASONS,
-    UNASSIGNED,
-    OsmandReport,
-    OwnTracksReport,
-    for_vehicle,
-    parse_osmand,
-    parse_osmand_batch,
-    parse_owntracks,
-)
+from harbor_fleet.domain.device_reports import REJECTION_REASONS, UNASSIGNED, for_vehicle
 from harbor_fleet.domain.fixes import Fix
+from harbor_fleet.domain.osmand import OsmandReport, parse_osmand, parse_osmand_batch
+from harbor_fleet.domain.owntracks import OwnTracksReport, parse_owntracks
 from harbor_fleet.domain.times import MICROS
 
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from harbor_fleet import metrics
 from harbor_fleet.adapters.postgres.store import DeviceRecord, PostgresStore, StoreUnavailable
-from harbor_fleet.domain.device_reports import for_vehicle, owntracks_location
+from harbor_fleet.domain.device_reports import for_vehicle
 from harbor_fleet.domain.fixes import Fix, TimeWindow
 from harbor_fleet.domain.fleet import FleetSettings
+from harbor_fleet.domain.owntracks import owntracks_location
 from harbor_fleet.service.credentials import Credentials
 from harbor_fleet.service.errors import InvalidFixes, InvalidToken, RateLimited, Unavailable
 from harbor_fleet.service.fleet_service import FleetService

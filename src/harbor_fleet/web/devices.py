@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from harbor_fleet.domain import owntracks_crypto
-from harbor_fleet.domain.device_reports import OsmandReport, parse_osmand, parse_osmand_batch, parse_owntracks
+from harbor_fleet.domain.osmand import OsmandReport, parse_osmand, parse_osmand_batch
+from harbor_fleet.domain.owntracks import parse_owntracks
 from harbor_fleet.service.devices import DeviceReports, Report
 from harbor_fleet.service.errors import (
     InvalidToken,
