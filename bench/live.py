@@ -15,6 +15,8 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import multiprocessing.queues
+import multiprocessing.synchronize
 import os
 import resource
 import shutil
@@ -214,7 +216,9 @@ def run_phase(
     fixes_per_request: int,
 ) -> Result:
     url = f"ws://127.0.0.1:{server.port}/api/v1/fleets/{fleet_id}/live"
-    processes, stop, results = [], multiprocessing.Event(), multiprocessing.Queue()
+    processes: list[tuple[multiprocessing.Process, multiprocessing.synchronize.Event]] = []
+    stop = multiprocessing.Event()
+    results: multiprocessing.queues.Queue[Tally] = multiprocessing.Queue()
     for first in range(0, clients, CLIENTS_PER_PROCESS):
         connected = multiprocessing.Event()
         count = min(CLIENTS_PER_PROCESS, clients - first)
