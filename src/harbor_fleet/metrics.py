@@ -26,7 +26,8 @@ INGEST_REQUESTS = Counter(
 )
 DEVICE_REPORTS = Counter(
     "harbor_device_reports",
-    "Phone app reports by protocol (osmand, owntracks): stored, duplicate, rejected, or heartbeat (no fix)",
+    "Positions phone apps reported, by protocol (osmand, owntracks; a batch counts each): stored, duplicate, "
+    "rejected, or heartbeat (no fix)",
     ["protocol", "outcome"],
 )
 HTTP_DURATION = Histogram(

@@ -195,8 +195,14 @@ def test_a_batch_is_one_devices_and_bounded(harbor: Harbor, device: IssuedDevice
     other = harbor.call(DeviceAdmin(harbor.application.admin.store).create, "f1", "van-8")
     mixed = harbor.client.post(OSMAND, json=[sdk_position(device.token, now, 1.0), sdk_position(other.token, now, 2.0)])
     assert (mixed.status_code, mixed.json()["error"]["code"]) == (400, "mixed_devices")
+    unknown_first = [sdk_position("not-a-device", now, 1.0), sdk_position(device.token, now, 2.0)]
+    assert harbor.client.post(OSMAND, json=unknown_first).status_code == 401  # 401 before 400 (DESIGN 2.8)
+    overlong = [sdk_position(device.token, now, 1.0), sdk_position("x" * 500, now, 2.0)]
+    assert harbor.client.post(OSMAND, json=overlong).json()["error"]["code"] == "mixed_devices"
     huge = harbor.client.post(OSMAND, json=[sdk_position(device.token, now - i, 1.0) for i in range(1001)])
     assert (huge.status_code, huge.json()["error"]["code"]) == (413, "too_many_positions")
+    anyones = harbor.client.post(OSMAND, json=[0] * 1001)  # refused before it is read, credential or not
+    assert (anyones.status_code, anyones.json()["error"]["code"]) == (413, "too_many_positions")
     assert harbor.client.post(OSMAND, json=[]).status_code == 401  # no credential in it
     assert harbor.client.post(OSMAND, json=[sdk_position("not-a-device", now, 1.0)]).status_code == 401
     assert stored(harbor) == []
@@ -217,6 +223,11 @@ def test_a_late_resend_does_not_set_the_battery_back(harbor: Harbor, device: Iss
     newer = {**fresh, "lat": "2", "timestamp": str(now - 1), "batt": "38"}
     assert harbor.client.get(OSMAND, params=newer).status_code == 200
     assert listed(harbor)["battery"] == 38.0
+    # A clock far ahead dates its reading no later than its arrival, so it cannot hide every later one.
+    ahead = {"id": device.token, "timestamp": "9999-12-31 00:00:00", "batt": "20"}
+    assert harbor.client.get(OSMAND, params=ahead).status_code == 200 and listed(harbor)["battery"] == 20.0
+    after = {"id": device.token, "batt": "19"}  # a heartbeat without a time: its arrival
+    assert harbor.client.get(OSMAND, params=after).status_code == 200 and listed(harbor)["battery"] == 19.0
 
 
 def test_a_device_fix_reaches_the_live_stream(harbor: Harbor, device: IssuedDevice, token: IssuedToken) -> None:

@@ -182,16 +182,15 @@ def test_heartbeat_without_coordinates() -> None:
     # traccar/traccar OsmAndProtocolDecoderTest: "id=123456&timestamp=1377177267&cell=...&wifi=..."
     report = query({"id": "123456", "timestamp": "1377177267", "cell": "257,02,16,2224", "batt": "42"})
     assert report == OsmandReport(device_id="123456", fix=None, battery=42.0, rejected=None, at=1377177267 * MICROS)
-    assert report.time == 1377177267 * MICROS  # what dates its battery reading
 
 
 def test_a_heartbeat_with_a_bad_timestamp_is_still_a_heartbeat() -> None:
     assert query({"id": "1", "timestamp": "garbage"}) == OsmandReport("1", None, None, None)
 
 
-def test_a_fixs_report_is_dated_by_its_fix() -> None:
+def test_a_fixs_report_is_dated_by_its_fix_alone() -> None:
     report = query({"id": "1", "lat": "1", "lon": "2", "timestamp": "1700000000"})
-    assert report.fix is not None and report.time == report.fix.recorded_at == 1_700_000_000 * MICROS
+    assert report.fix is not None and report.fix.recorded_at == 1_700_000_000 * MICROS and report.at is None
 
 
 def test_a_rejected_fixs_report_keeps_the_time_it_said() -> None:
@@ -229,7 +228,7 @@ def test_boundary_coordinates_are_accepted() -> None:
 def test_overlong_optional_values_are_ignored() -> None:
     long = "1" * 65
     report = query({"id": "x" * 65, "lat": "1", "lon": "2", "speed": long, "batt": long, "accuracy": long})
-    assert report == OsmandReport(None, phone_fix(NOW, 1.0, 2.0), None, None)
+    assert report == OsmandReport("x" * 65, phone_fix(NOW, 1.0, 2.0), None, None)  # the id: see below
 
 
 def test_battery_outside_percent_is_unknown() -> None:
@@ -344,10 +343,14 @@ def test_json_timestamp_must_be_a_readable_string() -> None:
     assert rejected(parse_osmand({}, {}, body, NOW)) == "timestamp_too_long"
 
 
-def test_json_overlong_device_id_is_ignored() -> None:
+def test_an_overlong_device_id_still_names_a_device_cut_short() -> None:
+    """Too long to be any credential (they are 43 characters): kept, bounded, so that it is refused as an
+    unknown credential rather than taken as no credential at all."""
     body = android_json()
-    body["device_id"] = "d" * 65
-    assert parse_osmand({}, {}, body, NOW).device_id is None
+    body["device_id"] = "d" * 500
+    assert parse_osmand({}, {}, body, NOW).device_id == "d" * 65
+    assert query({"id": "e" * 500}).device_id == "e" * 65
+    assert query({"id": "", "deviceid": "f"}).device_id == "f"
 
 
 # --- The SDK's JSON batch (traccar/traccar-client-sdk HttpUploader.kt, `uploadJson`) --------------

@@ -60,10 +60,6 @@ class OsmandReport:
     rejected: str | None = None  # a REJECTION_REASONS member when the position cannot be a fix
     at: int | None = None  # without a fix: when the report was taken, if it says so readably
 
-    @property
-    def time(self) -> int | None:
-        return self.fix.recorded_at if self.fix is not None else self.at
-
 
 def parse_osmand(query: Params, form: Params, json_body: object | None, now_micros: int) -> OsmandReport:
     """Read an OsmAnd request: the JSON form when `json_body` is given, else the query and form parameters.
@@ -125,7 +121,7 @@ def _json_text(value: object) -> str | None:
 
 
 def _osmand_params(params: Mapping[str, str], now_micros: int) -> OsmandReport:
-    device_id = _short(params, "id") or _short(params, "deviceid")
+    device_id = _device_id(params.get("id") or params.get("deviceid"))
     battery = read_battery(text_number(_short(params, "batt")))
     try:
         fix = _osmand_fix(params, now_micros)
@@ -135,6 +131,12 @@ def _osmand_params(params: Mapping[str, str], now_micros: int) -> OsmandReport:
         )
     at = None if fix is not None else _time_or_none(_text_time, params.get("timestamp"))
     return OsmandReport(device_id, fix, battery, at=at)
+
+
+def _device_id(value: object) -> str | None:
+    """The id a phone names. One too long to be any credential is cut to MAX_VALUE_CHARS + 1 characters:
+    it still names a device (an unknown one: 401, and in a batch a second device), and stays bounded."""
+    return value[: MAX_VALUE_CHARS + 1] if isinstance(value, str) and value else None
 
 
 def _time_or_none(read: Callable[[str], int], value: object) -> int | None:
@@ -238,8 +240,7 @@ def _osmand_json(body: object, now_micros: int) -> OsmandReport:
     """
     if not isinstance(body, dict):
         return OsmandReport(None, None, None, "body_not_an_object")
-    given_id = body.get("device_id")
-    device_id = given_id if isinstance(given_id, str) and len(given_id) <= MAX_VALUE_CHARS else None
+    device_id = _device_id(body.get("device_id"))
     location = body.get("location")
     if not isinstance(location, dict):
         return OsmandReport(device_id, None, None, "location_not_an_object")

@@ -31,10 +31,18 @@ class Report:
     fix: Fix | None  # its vehicle still unassigned; None: a heartbeat (no coordinates)
     battery: float | None = None
     rejected: str | None = None  # why the fix it carried cannot be stored
-    at: int | None = None  # when it was taken, if it says and has no fix (a heartbeat's time)
+    at: int | None = None  # when it was taken, as it says, when it carries no fix to tell (a heartbeat)
 
-    def time(self, now_micros: int) -> int:
-        return self.fix.recorded_at if self.fix is not None else self.at if self.at is not None else now_micros
+    def taken_at(self, now_micros: int) -> int:
+        """When its battery reading was taken: as the report says, never later than its arrival (a phone
+        whose clock runs ahead must not hide every later reading)."""
+        if self.fix is not None:
+            said = self.fix.recorded_at
+        elif self.at is not None:
+            said = self.at
+        else:
+            return now_micros
+        return min(said, now_micros)
 
 
 class DeviceReports:
@@ -59,7 +67,11 @@ class DeviceReports:
         if fleet is None:
             raise InvalidToken("the device's fleet no longer exists")
         rejections = [report.rejected for report in reports]
-        storable = [(index, report.fix) for index, report in enumerate(reports) if report.fix and not report.rejected]
+        storable = [
+            (index, report.fix)
+            for index, report in enumerate(reports)
+            if report.fix is not None and report.rejected is None
+        ]
         if storable:
             reasons = await self._store_fixes(device, fleet, [fix for _, fix in storable], protocol)
             for (index, _), reason in zip(storable, reasons, strict=True):
@@ -69,8 +81,9 @@ class DeviceReports:
 
     def _count(self, reports: Sequence[Report], rejections: Sequence[str | None], protocol: str) -> None:
         dropped = sum(reason is not None for reason in rejections)
-        paired = zip(reports, rejections, strict=True)
-        heartbeats = sum(report.fix is None and reason is None for report, reason in paired)
+        heartbeats = sum(
+            report.fix is None and reason is None for report, reason in zip(reports, rejections, strict=True)
+        )
         if dropped:
             metrics.FIXES.labels("rejected").inc(dropped)
             metrics.DEVICE_REPORTS.labels(protocol, "rejected").inc(dropped)
@@ -79,10 +92,10 @@ class DeviceReports:
 
     async def _seen(self, device: DeviceRecord, reports: Sequence[Report], rejected: str | None) -> None:
         now = self._service.now_micros()
-        dated = [(report.time(now), report.battery) for report in reports if report.battery is not None]
-        battery_at, battery = max(dated, key=lambda pair: pair[0]) if dated else (None, None)
+        readings = [(report.battery, report.taken_at(now)) for report in reports if report.battery is not None]
+        newest = max(readings, key=lambda reading: reading[1]) if readings else None
         try:
-            await self._store.device_seen(device.device_id, battery, battery_at, rejected)
+            await self._store.device_seen(device.device_id, newest, rejected)
         except StoreUnavailable as error:
             raise Unavailable(retry_after=1) from error
 

@@ -44,24 +44,25 @@ class DeviceApi:
         document = _json_or_none(body) if wants_json else None
         now = self._api.application.service.now_micros()
         if isinstance(document, list):
+            if len(document) > MAX_BATCH_POSITIONS:  # before any work on it: the body is anyone's
+                raise TooManyPositions
             return await self._osmand_batch(parse_osmand_batch(document, now))
         parsed = parse_osmand(query, form, document, now)
         device = await self._devices.device(parsed.device_id)
         # A body that is not JSON can never be: dropped with its reason, or it would block the phone's queue.
-        rejected = NOT_JSON if wants_json and document is None else parsed.rejected
+        rejected = NOT_JSON if wants_json and document is None else None
         await self._devices.report(device, [_report(parsed, rejected)], "osmand")
         return Reply(200, b"", "text/plain")
 
-    async def _osmand_batch(self, parsed: list[OsmandReport]) -> Reply:
+    async def _osmand_batch(self, reports: list[OsmandReport]) -> Reply:
         """The SDK's JSON upload: all the positions of one device, answered once all are committed (the SDK
-        keeps or deletes the whole batch by the answer)."""
-        if len(parsed) > MAX_BATCH_POSITIONS:
-            raise TooManyPositions
-        named = {report.device_id for report in parsed if report.device_id is not None}
+        keeps or deletes the whole batch by the answer). The first id named is the credential (401 and the
+        rate limit come before 400, DESIGN 2.8); a position naming no id is that device's too."""
+        named = list(dict.fromkeys(report.device_id for report in reports if report.device_id is not None))
+        device = await self._devices.device(named[0] if named else None)
         if len(named) > 1:
             raise MixedDevices
-        device = await self._devices.device(next(iter(named), None))
-        await self._devices.report(device, [_report(report, report.rejected) for report in parsed], "osmand")
+        await self._devices.report(device, [_report(report) for report in reports], "osmand")
         return Reply(200, b"", "text/plain")
 
     async def owntracks(self, call: Call) -> Reply:
@@ -102,9 +103,10 @@ class DeviceApi:
 MAX_BATCH_POSITIONS = 1000  # as a signed batch; the SDK sends at most 100
 
 
-def _report(parsed: OsmandReport, rejected: str | None) -> Report:
-    fix = None if rejected else parsed.fix
-    return Report(fix, parsed.battery, rejected, parsed.at)
+def _report(parsed: OsmandReport, rejected: str | None = None) -> Report:
+    """What the endpoint stores of a parsed report; `rejected` overrides the parser (a body not JSON)."""
+    reason = rejected or parsed.rejected
+    return Report(None if reason else parsed.fix, parsed.battery, reason, parsed.at)
 
 
 UNDECRYPTABLE = "payload_undecryptable"  # the device's key does not open it: a wrong key in the app

@@ -230,14 +230,15 @@ UPDATE devices SET revoked_at = coalesce(revoked_at, now()) WHERE device_id = %(
 
 -- name: device_seen
 -- What a report tells of its device: that it was heard, its battery (kept when the report has none, or when
--- it was taken before the reading kept), and the reason its fix was dropped, when it was.
+-- the reading was taken before the one kept), and the reason its fix was dropped, when it was. The
+-- comparison is made on the locked row (twice, once per column), so concurrent reports keep the newest.
 UPDATE devices SET last_seen_at = now(),
-                   battery_percent = CASE WHEN %(battery)s::real IS NOT NULL
-                                           AND %(battery_at)s::bigint >= coalesce(battery_at, %(battery_at)s::bigint)
-                                          THEN %(battery)s::real ELSE battery_percent END,
-                   battery_at = CASE WHEN %(battery)s::real IS NOT NULL
-                                      AND %(battery_at)s::bigint >= coalesce(battery_at, %(battery_at)s::bigint)
-                                     THEN %(battery_at)s::bigint ELSE battery_at END,
+                   battery_percent = CASE
+                       WHEN %(battery)s::real IS NOT NULL AND (battery_at IS NULL OR %(battery_at)s::bigint >= battery_at)
+                       THEN %(battery)s::real ELSE battery_percent END,
+                   battery_at = CASE
+                       WHEN %(battery)s::real IS NOT NULL AND (battery_at IS NULL OR %(battery_at)s::bigint >= battery_at)
+                       THEN %(battery_at)s::bigint ELSE battery_at END,
                    last_rejection = coalesce(%(rejection)s::text, last_rejection),
                    last_rejection_at = CASE WHEN %(rejection)s::text IS NULL THEN last_rejection_at ELSE now() END
 WHERE device_id = %(device_id)s;

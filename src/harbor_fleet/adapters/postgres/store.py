@@ -395,12 +395,11 @@ class PostgresStore:
         rows = await self._fetch("revoke_device", {"device_id": device_id})
         return rows[0][0] if rows else None
 
-    async def device_seen(
-        self, device_id: str, battery: float | None, battery_at: int | None, rejection: str | None
-    ) -> None:
-        """Note a device as heard; `battery_at` (µs) dates `battery`, and an older reading than the one kept is
-        ignored."""
-        params = {"device_id": device_id, "battery": battery, "battery_at": battery_at, "rejection": rejection}
+    async def device_seen(self, device_id: str, battery: tuple[float, int] | None, rejection: str | None) -> None:
+        """Note a device as heard; `battery` is a reading (percent, when taken in µs), ignored when older than
+        the one kept."""
+        percent, taken_at = battery if battery is not None else (None, None)
+        params = {"device_id": device_id, "battery": percent, "battery_at": taken_at, "rejection": rejection}
         await self._fetch_none("device_seen", params)
 
     # Webhooks
