@@ -123,14 +123,19 @@ def _json_text(value: object) -> str | None:
 def _osmand_params(params: Mapping[str, str], now_micros: int) -> OsmandReport:
     device_id = _device_id(params.get("id") or params.get("deviceid"))
     battery = read_battery(text_number(_short(params, "batt")))
+    return _reported(device_id, battery, lambda: _osmand_fix(params, now_micros), params.get("timestamp"))
+
+
+def _reported(
+    device_id: str | None, battery: float | None, read_fix: Callable[[], Fix | None], said_time: object
+) -> OsmandReport:
+    """The report of the fix `read_fix` reads (or rejects). One without a fix keeps the time the phone said,
+    when it can be read: a heartbeat's (or a dropped fix's) battery reading is dated by it."""
     try:
-        fix = _osmand_fix(params, now_micros)
+        fix = read_fix()
     except Rejected as rejection:
-        return OsmandReport(
-            device_id, None, battery, rejection.reason, _time_or_none(_text_time, params.get("timestamp"))
-        )
-    at = None if fix is not None else _time_or_none(_text_time, params.get("timestamp"))
-    return OsmandReport(device_id, fix, battery, at=at)
+        return OsmandReport(device_id, None, battery, rejection.reason, _time_or_none(said_time))
+    return OsmandReport(device_id, fix, battery, at=None if fix is not None else _time_or_none(said_time))
 
 
 def _device_id(value: object) -> str | None:
@@ -139,13 +144,13 @@ def _device_id(value: object) -> str | None:
     return value[: MAX_VALUE_CHARS + 1] if isinstance(value, str) and value else None
 
 
-def _time_or_none(read: Callable[[str], int], value: object) -> int | None:
-    """A report's own time, when it says one that can be read (a heartbeat's battery is dated by it);
+def _time_or_none(value: object) -> int | None:
+    """A time as the phone said it (any of the forms `timestamp` takes), or None when it cannot be read;
     `value` is at most MAX_VALUE_CHARS long or not read."""
     if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
         return None
     try:
-        return read(value)
+        return _text_time(value)
     except Rejected:
         return None
 
@@ -245,15 +250,7 @@ def _osmand_json(body: object, now_micros: int) -> OsmandReport:
     if not isinstance(location, dict):
         return OsmandReport(device_id, None, None, "location_not_an_object")
     battery = _json_battery(location.get("battery"))
-
-    def said_time() -> int | None:
-        return _time_or_none(lambda text: _json_time(text, now_micros), location.get("timestamp"))
-
-    try:
-        fix = _json_fix(location, now_micros)
-    except Rejected as rejection:
-        return OsmandReport(device_id, None, battery, rejection.reason, said_time())
-    return OsmandReport(device_id, fix, battery, at=None if fix is not None else said_time())
+    return _reported(device_id, battery, lambda: _json_fix(location, now_micros), location.get("timestamp"))
 
 
 def _json_fix(location: Mapping[str, object], now_micros: int) -> Fix | None:
