@@ -1,6 +1,7 @@
 """A PostgreSQL of a test's own that it can stop and start under a running server: the binaries
 pgserver ships, a data folder in the test's tmp_path, a Unix socket that stays the same across restarts."""
 
+import contextlib
 import signal
 from pathlib import Path
 
@@ -12,7 +13,8 @@ def kill_postmaster(pid: int) -> None:
     postmaster = psutil.Process(pid)
     family = [postmaster, *postmaster.children(recursive=True)]
     for process in family:
-        process.send_signal(signal.SIGKILL)
+        with contextlib.suppress(psutil.NoSuchProcess):  # a backend may exit on its own meanwhile (its client died)
+            process.send_signal(signal.SIGKILL)
     psutil.wait_procs(family, timeout=10)
 
 
